@@ -1,0 +1,353 @@
+"""How much slower is the scalar form of Layer_out than the vector form, and why.
+
+    python benchmark_scalar_vs_vector.py              # a few minutes; writes results/scalar_vs_vector.*
+    python benchmark_scalar_vs_vector.py --quick      # the whole path in seconds (what the tests run)
+
+Both forms compute a_out = W_out z + b_out (SPEC.md): the vector form in one product over
+the batch, the scalar form one multiply-add at a time in Python loops. Before timing
+anything the script checks that both give the same outputs and gradients, and refuses to
+report otherwise. Then it times, with torch.utils.benchmark (median and IQR of blocks):
+
+  1. Layer_out alone, forward and forward+backward, at batch 20 and P = 50;
+  2. one training step of the whole AlarmworkNet (forward, MSE, backward, SGD step) at
+     L = 10 and L = 100, and the projected time of a 50-epoch run of 10,000 samples;
+  3. Layer_out forward+backward against batch size and against hidden size.
+
+Every measurement is one row of scalar_vs_vector.csv; the tables (scalar_vs_vector.md)
+and the log-log figure (scalar_vs_vector.png) are derived from those rows.
+"""
+import argparse
+import os
+import platform
+import shlex
+import sys
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import torch
+from tabulate import tabulate
+from torch import nn
+from torch.utils import benchmark
+from tqdm import tqdm
+
+import generate_data_adding_problem as data
+from atomic_files import atomic_write, atomic_write_text
+from models import AlarmworkRNN
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+BATCH_SIZE = 20       # the protocol's mini-batch
+NUM_HIDDEN = 50       # P
+LR, MOMENTUM = 0.01, 0.9
+STEPS_PER_EPOCH = 10_000 // BATCH_SIZE
+EPOCHS = 50
+TOLERANCE = 1e-5      # float32: the two forms sum the same products in a different order
+FORMS = ("vector", "scalar")
+
+# The scalar form at batch 100 runs ~0.1 s a call, so 1 s still gives about ten blocks.
+FULL = {"min_run_time": 1.0, "seq_lens": (10, 100),
+        "batch_sizes": (1, 20, 100), "hidden_sizes": (10, 50, 200)}
+QUICK = {"min_run_time": 0.02, "seq_lens": (10, 100),
+         "batch_sizes": (1, 20), "hidden_sizes": (10, 50)}
+
+
+# ------------------------------------------------------------------------------ agreement check
+
+class FormsDisagree(Exception):
+    """The scalar and vector forms gave different outputs or gradients."""
+
+
+def twin_models(num_hidden=NUM_HIDDEN, seed=0):
+    """(vector, scalar): two AlarmworkRNNs with the same weights, differing only in Layer_out.
+
+    The biases are made non-zero, so a form that drops b_out changes the output too.
+    """
+    torch.manual_seed(seed)
+    vector = AlarmworkRNN(num_hidden=num_hidden, scalar_out=False)
+    with torch.no_grad():
+        for bias in (vector.b_in1, vector.b_in2, vector.b_out):
+            bias.uniform_(-0.1, 0.1)
+    scalar = AlarmworkRNN(num_hidden=num_hidden, scalar_out=True, engine=vector.engine)
+    scalar.load_state_dict(vector.state_dict())
+    return vector, scalar
+
+
+def adding_batch(batch_size, seq_len, seed=0):
+    """One batch of the adding problem as tensors: x (N, L, 2) and t (N, 1)."""
+    x, t = data.adding_problem(batch_size, seq_len, np.random.default_rng(seed))
+    return torch.from_numpy(x), torch.from_numpy(t).unsqueeze(1)
+
+
+def check_forms_agree(vector_model, scalar_model, x, t, tolerance=TOLERANCE):
+    """Raise FormsDisagree unless both models give the same y and parameter gradients on (x, t).
+
+    Returns the largest absolute difference seen. The models must hold the same weights.
+    """
+    vector_params = dict(vector_model.named_parameters())
+    scalar_params = dict(scalar_model.named_parameters())
+    if vector_params.keys() != scalar_params.keys() or not all(
+            torch.equal(vector_params[name], scalar_params[name]) for name in vector_params):
+        raise ValueError("the two models must hold the same weights (load one state_dict into both)")
+    results = []
+    for model in (vector_model, scalar_model):
+        model.zero_grad(set_to_none=True)
+        y = model(x)
+        nn.functional.mse_loss(y, t).backward()
+        grads = {name: p.grad if p.grad is not None else torch.zeros_like(p)  # no path: zero gradient
+                 for name, p in model.named_parameters()}
+        results.append({"y": y.detach(), **{f"gradient of {name}": g for name, g in grads.items()}})
+        model.zero_grad(set_to_none=True)
+    largest = 0.0
+    for what, expected in results[0].items():
+        got = results[1][what]
+        if got.shape != expected.shape:
+            raise FormsDisagree(f"the scalar form's {what} has shape {tuple(got.shape)}, "
+                                f"the vector form's {tuple(expected.shape)}")
+        difference = (got - expected).abs().max().item()
+        if not difference <= tolerance:  # also catches NaN
+            raise FormsDisagree(f"the scalar and vector forms of Layer_out disagree: {what} differs "
+                                f"by up to {difference:.3g} (tolerance {tolerance:g})")
+        largest = max(largest, difference)
+    return largest
+
+
+# ------------------------------------------------------------------------------ what is timed
+
+def layer_out_call(model, form, batch_size, backward):
+    """A no-argument function running one form of Layer_out on a (batch, P) input."""
+    layer = model.layer_out_scalar if form == "scalar" else model.layer_out
+    torch.manual_seed(1)
+    z = torch.tanh(torch.randn(batch_size, model.W_out.shape[1])).requires_grad_()  # like z_in1
+    if not backward:
+        return lambda: layer(z)  # gradients on: the graph is built, as in training
+    inputs = (model.W_out, model.b_out, z)
+    return lambda: torch.autograd.grad(layer(z).sum(), inputs)
+
+
+def training_step_call(model, seq_len):
+    """A no-argument function running one training step of the protocol on one batch."""
+    x, t = adding_batch(BATCH_SIZE, seq_len)
+    optimizer = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
+    loss_fn = nn.MSELoss()
+
+    def step():
+        optimizer.zero_grad()
+        loss_fn(model(x), t).backward()
+        optimizer.step()
+    return step
+
+
+def plan(sizes):
+    """Every table entry: section, what, batch, hidden, seq_len, form."""
+    entries = [("layer_out", what, BATCH_SIZE, NUM_HIDDEN, None)
+               for what in ("Layer_out forward", "Layer_out forward+backward")]
+    entries += [("training_step", "training step", BATCH_SIZE, NUM_HIDDEN, L) for L in sizes["seq_lens"]]
+    entries += [("batch_size", "Layer_out forward+backward", N, NUM_HIDDEN, None)
+                for N in sizes["batch_sizes"]]
+    entries += [("hidden_size", "Layer_out forward+backward", BATCH_SIZE, P, None)
+                for P in sizes["hidden_sizes"]]
+    return [dict(section=s, what=w, batch=N, hidden=P, seq_len=L, form=form)
+            for s, w, N, P, L in entries for form in FORMS]
+
+
+def measure(entry, threads, min_run_time):
+    """Time one entry with blocked_autorange; returns its Measurement."""
+    vector, scalar = twin_models(entry["hidden"])
+    model = scalar if entry["form"] == "scalar" else vector
+    if entry["what"] == "training step":
+        call = training_step_call(model, entry["seq_len"])
+    else:
+        call = layer_out_call(model, entry["form"], entry["batch"],
+                              backward=entry["what"].endswith("backward"))
+    timer = benchmark.Timer(stmt="call()", globals={"call": call}, num_threads=threads,
+                            label=entry["what"], sub_label=entry["form"])
+    return timer.blocked_autorange(min_run_time=min_run_time)
+
+
+def run_plan(entries, threads, min_run_time):
+    """One row per entry; an entry asked for in two sections is timed once."""
+    measured, rows = {}, []
+    for entry in tqdm(entries, desc="measurements", leave=False):
+        key = tuple(entry[k] for k in ("what", "batch", "hidden", "seq_len", "form"))
+        if key not in measured:
+            measured[key] = measure(entry, threads, min_run_time)
+        m = measured[key]
+        projected = (m.median * STEPS_PER_EPOCH * EPOCHS if entry["what"] == "training step"
+                     else None)
+        rows.append({**entry, "median_s": m.median, "iqr_s": m.iqr, "blocks": len(m.times),
+                     "calls_per_block": m.number_per_run, "projected_run_s": projected,
+                     "threads": threads})
+    return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------------------ tables
+
+TIME_UNITS = (("h", 3600), ("min", 60), ("s", 1), ("ms", 1e-3), ("µs", 1e-6))
+
+
+def time_unit(seconds):
+    """The largest unit in which `seconds` reads as at least 1 after rounding to 3 digits."""
+    return next((unit, scale) for unit, scale in TIME_UNITS
+                if seconds >= 0.9995 * scale or unit == "µs")
+
+
+def format_seconds(seconds):
+    """'4.21 µs', '13.2 ms', '1.5 s', '3.4 min', '1.2 h'."""
+    unit, scale = time_unit(seconds)
+    return f"{seconds / scale:.3g} {unit}"
+
+
+def format_time(median, iqr):
+    """'median ± IQR unit', both in the median's unit."""
+    unit, scale = time_unit(median)
+    return f"{median / scale:.3g} ± {iqr / scale:.2g} {unit}"
+
+
+def format_ratio(ratio):
+    return f"{ratio:,.0f}" if ratio >= 100 else f"{ratio:.1f}"
+
+
+def paired(rows, keys):
+    """One row per configuration with the vector and scalar measurements side by side."""
+    vector = rows[rows.form == "vector"].set_index(keys)
+    scalar = rows[rows.form == "scalar"].set_index(keys)
+    return vector.join(scalar, lsuffix="_vector", rsuffix="_scalar").reset_index()
+
+
+def times_columns(pair):
+    return {"vector": format_time(pair.median_s_vector, pair.iqr_s_vector),
+            "scalar": format_time(pair.median_s_scalar, pair.iqr_s_scalar),
+            "scalar/vector": format_ratio(pair.median_s_scalar / pair.median_s_vector)}
+
+
+def tables(rows):
+    """The three sections as Markdown tables, each under a heading."""
+    parts = []
+    section = paired(rows[rows.section == "layer_out"], ["what"])
+    parts.append((f"1. Layer_out alone (batch {BATCH_SIZE}, P = {NUM_HIDDEN}), median ± IQR per call",
+                  [{"pass": p.what.removeprefix("Layer_out "), **times_columns(p)}
+                   for p in section.itertuples()]))
+    section = paired(rows[rows.section == "training_step"], ["seq_len"])
+    parts.append((f"2. One training step of AlarmworkNet (batch {BATCH_SIZE}, P = {NUM_HIDDEN}, "
+                  f"engine {AlarmworkRNN().engine}), and a {EPOCHS}-epoch run of "
+                  f"{STEPS_PER_EPOCH * BATCH_SIZE:,} samples projected from it",
+                  [{"L": p.seq_len, **times_columns(p),
+                    f"{EPOCHS} epochs, vector": format_seconds(p.projected_run_s_vector),
+                    f"{EPOCHS} epochs, scalar": format_seconds(p.projected_run_s_scalar)}
+                   for p in section.itertuples()]))
+    for name, column, fixed in (("batch_size", "batch", f"P = {NUM_HIDDEN}"),
+                                ("hidden_size", "hidden", f"batch {BATCH_SIZE}")):
+        section = paired(rows[rows.section == name], ["batch", "hidden"])
+        parts.append((f"3{'ab'[name == 'hidden_size']}. Layer_out forward+backward against "
+                      f"{name.replace('_', ' ')} ({fixed})",
+                      [{column: getattr(p, column), "multiply-adds N·P": p.batch * p.hidden,
+                        **times_columns(p)} for p in section.itertuples()]))
+    return "\n\n".join(f"### {title}\n\n{tabulate(table, headers='keys', tablefmt='github')}"
+                       for title, table in parts)
+
+
+# ------------------------------------------------------------------------------ machine and files
+
+def cpu_model():
+    """The CPU's model name from /proc/cpuinfo, else what the platform module knows."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def header(argv, threads, min_run_time, largest_difference):
+    """The command and the machine, so that the tables can be read and reproduced."""
+    command = shlex.join(["python", "benchmark_scalar_vs_vector.py", *argv])
+    return (f"`{command}` — CPU: {cpu_model()} ({os.cpu_count()} logical cores), "
+            f"{threads} thread{'s' * (threads != 1)}, torch {torch.__version__}, "
+            f"blocked_autorange(min_run_time={min_run_time:g} s) per measurement\n\n"
+            f"Both forms agree before timing: outputs and the gradients of all parameters "
+            f"differ by at most {largest_difference:.2g} (float32, tolerance {TOLERANCE:g}).")
+
+
+def plot(rows, path):
+    """Log-log time of Layer_out forward+backward against batch size and against hidden size."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), sharey=True)
+    for ax, (name, column, label, fixed) in zip(axes, (
+            ("batch_size", "batch", "batch size N", f"P = {NUM_HIDDEN}"),
+            ("hidden_size", "hidden", "hidden size P", f"batch {BATCH_SIZE}"))):
+        section = paired(rows[rows.section == name], ["batch", "hidden"]).sort_values(column)
+        for form, marker in (("scalar", "o"), ("vector", "s")):
+            ax.plot(section[column], section[f"median_s_{form}"], marker=marker,
+                    label=f"{form} form")
+        for p in section.itertuples():  # the ratio above each scalar point
+            ax.annotate(f"×{format_ratio(p.median_s_scalar / p.median_s_vector)}",
+                        (getattr(p, column), p.median_s_scalar), textcoords="offset points",
+                        xytext=(0, 6), ha="center", fontsize=8)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel(f"{label} (log scale)")
+        ax.set_title(f"Layer_out forward+backward against {label.split(' ')[0]} size ({fixed})")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend()
+    axes[0].set_ylabel("median time per call (s, log scale)")
+    fig.suptitle("Scalar vs vector Layer_out (×: scalar/vector ratio)")
+    fig.tight_layout()
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=120), binary=True)
+    plt.close(fig)
+
+
+def write_results(results_dir, rows, text):
+    """scalar_vs_vector.csv, .md and .png under `results_dir`; returns their paths."""
+    base = os.path.join(results_dir, "scalar_vs_vector")
+    atomic_write_text(base + ".csv", rows.to_csv(index=False))
+    atomic_write_text(base + ".md", f"# Scalar vs vector Layer_out\n\n{text}\n")
+    plot(rows, base + ".png")
+    return [base + ext for ext in (".csv", ".md", ".png")]
+
+
+# ------------------------------------------------------------------------------ command line
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description="Time the scalar and the vector form of AlarmworkNet's Layer_out "
+                    "(alone, in a training step, and against batch and hidden size).")
+    parser.add_argument("--quick", action="store_true",
+                        help="the whole path in a few seconds: short measurements, fewer sizes "
+                             "(numbers are rough)")
+    parser.add_argument("--results-dir", default="results",
+                        help="folder of scalar_vs_vector.csv, .md and .png (default: %(default)s)")
+    parser.add_argument("--threads", type=data.positive_int, default=1,
+                        help="torch threads while timing (default: %(default)s)")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else map(str, argv))
+    args = parse_args(argv)
+    sizes = QUICK if args.quick else FULL
+    torch.set_num_threads(args.threads)
+    try:
+        os.makedirs(args.results_dir, exist_ok=True)
+    except OSError as error:
+        sys.exit(f"error: cannot write results to '{args.results_dir}' ({error.strerror})")
+
+    try:
+        largest_difference = check_forms_agree(*twin_models(), *adding_batch(4, 10))
+    except FormsDisagree as error:
+        sys.exit(f"error: {error}; not timing forms that compute different things")
+
+    rows = run_plan(plan(sizes), args.threads, sizes["min_run_time"])
+    text = f"{header(argv, args.threads, sizes['min_run_time'], largest_difference)}\n\n{tables(rows)}"
+    print(text)
+    try:
+        paths = write_results(args.results_dir, rows, text)
+    except OSError as error:
+        sys.exit(f"error: cannot write results to '{args.results_dir}' ({error})")
+    print(f"\nwritten: {', '.join(paths)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,170 @@
+"""AlarmworkRNN against the equations of SPEC.md, the scalar Layer_out, and the Xavier initializer."""
+import math
+
+import pytest
+import torch
+
+import models
+from models import AlarmworkRNN
+
+PARAMETER_SHAPES = {"W_in1": (50, 2), "W_rec1": (50, 50), "b_in1": (50,), "W_in2": (50, 2),
+                    "W_rec2": (50, 50), "b_in2": (50,), "W_out": (1, 50), "b_out": (1,)}
+
+
+def random_model(engine, num_hidden=6, seed=0, scalar_out=False):
+    """An AlarmworkRNN in float64 with non-zero biases, so every term of the equations counts."""
+    torch.manual_seed(seed)
+    model = AlarmworkRNN(num_hidden=num_hidden, engine=engine, scalar_out=scalar_out).double()
+    with torch.no_grad():
+        for bias in (model.b_in1, model.b_in2, model.b_out):
+            bias.uniform_(-0.5, 0.5)
+    return model
+
+
+def equations_loop(model, x):
+    """SPEC.md read literally: one sample at a time, 1-based steps, column vectors, W @ z."""
+    p = {name: value.detach() for name, value in model.named_parameters()}
+    outputs = []
+    for sample in x:
+        L = sample.shape[0]
+        z_in1 = {0: torch.zeros(p["W_rec1"].shape[0], dtype=x.dtype)}
+        z_in2 = {0: torch.zeros(p["W_rec2"].shape[0], dtype=x.dtype)}
+        for l in range(1, L + 1):
+            x_l = sample[l - 1]
+            z_in12 = z_in1[l - 1] + z_in2[l - 1]
+            z_in1[l] = torch.tanh(p["W_in1"] @ x_l + p["W_rec1"] @ z_in12 + p["b_in1"])
+            if l % 2 == 1:
+                z_in2[l] = torch.tanh(p["W_in2"] @ x_l + p["W_rec2"] @ z_in2[l - 1] + p["b_in2"])
+            else:
+                z_in2[l] = z_in2[l - 1]
+        outputs.append(torch.tanh(p["W_out"] @ z_in1[L] + p["b_out"]))
+    return torch.stack(outputs)
+
+
+def test_alarmwork_has_exactly_the_eight_parameters_of_the_spec():
+    shapes = {name: tuple(value.shape) for name, value in AlarmworkRNN().named_parameters()}
+    assert shapes == PARAMETER_SHAPES
+
+
+@pytest.mark.parametrize("engine", models.ENGINES)
+@pytest.mark.parametrize("seq_len", [1, 2, 5, 8])
+def test_alarmwork_matches_a_loop_by_loop_reading_of_the_equations(engine, seq_len):
+    model = random_model(engine)
+    x = torch.randn(4, seq_len, 2, dtype=torch.float64)
+    expected = equations_loop(model, x)
+    y = model(x)
+    assert y.shape == (4, 1)
+    torch.testing.assert_close(y, expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("engine", models.ENGINES)
+def test_rec2_copies_its_state_on_odd_zero_based_steps(engine):
+    """With W_in1 = 0 the input reaches the output only through Layer_rec2, which reads x on
+    0-based steps 0, 2, 4, ... and copies its state on 1, 3, 5, ...: the inputs of odd steps
+    then have no effect at all, those of even steps do."""
+    seq_len = 7
+    model = random_model(engine)
+    with torch.no_grad():
+        model.W_in1.zero_()
+    x = torch.randn(3, seq_len, 2, dtype=torch.float64, requires_grad=True)
+    model(x).sum().backward()
+    per_step = x.grad.abs().sum(dim=(0, 2))
+    assert (per_step[1::2] == 0).all()
+    assert (per_step[0:-1:2] > 1e-6).all()   # the last step's z_in2 never reaches y
+
+
+@pytest.mark.parametrize("engine", models.ENGINES)
+def test_rec1_reads_the_sum_of_both_delayed_outputs(engine):
+    """Swapping W_rec1 for W_rec1 / 2 must change y: z_in12 enters only through W_rec1, and a
+    model that fed z_in1 alone would not match the loop reference with this swap either."""
+    model = random_model(engine)
+    x = torch.randn(2, 6, 2, dtype=torch.float64)
+    reference = equations_loop(model, x)
+    with torch.no_grad():
+        model.W_rec2.zero_()
+        model.W_in2.zero_()
+        model.b_in2.fill_(0.3)    # z_in2 becomes the constant tanh(0.3) from step 1 on
+    constant_only = model(x)
+    assert not torch.allclose(constant_only, reference)
+    torch.testing.assert_close(constant_only, equations_loop(model, x), rtol=1e-12, atol=1e-12)
+
+
+def test_scalar_layer_out_gives_the_same_values_and_gradients_as_the_vector_form():
+    torch.manual_seed(1)
+    vector = AlarmworkRNN(num_hidden=7, num_outputs=3)
+    scalar = AlarmworkRNN(num_hidden=7, num_outputs=3, scalar_out=True)
+    with torch.no_grad():
+        vector.b_out.uniform_(-1, 1)
+    scalar.load_state_dict(vector.state_dict())
+    z = torch.randn(5, 7)
+    z_vector, z_scalar = z.clone().requires_grad_(), z.clone().requires_grad_()
+    a_vector, a_scalar = vector.layer_out(z_vector), scalar.layer_out_scalar(z_scalar)
+    assert a_scalar.shape == a_vector.shape == (5, 3)
+    torch.testing.assert_close(a_scalar, a_vector)
+    weights = torch.randn(5, 3)
+    (a_vector * weights).sum().backward()
+    (a_scalar * weights).sum().backward()
+    torch.testing.assert_close(z_scalar.grad, z_vector.grad)
+    torch.testing.assert_close(scalar.W_out.grad, vector.W_out.grad)
+    torch.testing.assert_close(scalar.b_out.grad, vector.b_out.grad)
+
+
+def test_scalar_form_is_used_by_the_whole_model_when_asked():
+    torch.manual_seed(2)
+    vector = AlarmworkRNN(num_hidden=5)
+    scalar = AlarmworkRNN(num_hidden=5, scalar_out=True)
+    scalar.load_state_dict(vector.state_dict())
+    x = torch.randn(3, 4, 2)
+    torch.testing.assert_close(scalar(x), vector(x))
+    calls = []
+    scalar.layer_out = lambda z: calls.append(z) or vector.layer_out(z)
+    scalar(x)
+    assert calls == []   # the scalar model never took the vector path
+
+
+# ------------------------------------------------------------------------------ Xavier initialization
+
+@pytest.mark.parametrize("shape", [(300, 200), (1, 50), (50, 2)])
+def test_xavier_uniform_stays_in_bounds_and_spreads_as_a_uniform(shape):
+    fan_out, fan_in = shape
+    bound = math.sqrt(6.0 / (fan_in + fan_out))
+    torch.manual_seed(0)
+    samples = torch.cat([models.xavier_uniform_(torch.empty(shape)).flatten() for _ in range(20_000 // shape[0] // shape[1] + 1)])
+    assert samples.abs().max() <= bound
+    assert samples.abs().max() > 0.97 * bound                     # reaches the edges
+    assert abs(samples.mean()) < 0.05 * bound
+    assert abs(samples.std() - bound / math.sqrt(3)) < 0.03 * bound   # std of U[-a, a]
+
+
+def test_alarmwork_weights_are_xavier_and_biases_zero():
+    torch.manual_seed(0)
+    model = AlarmworkRNN()
+    for name, value in model.named_parameters():
+        if name.startswith("b_"):
+            assert (value == 0).all(), name
+        else:
+            fan_out, fan_in = value.shape
+            bound = math.sqrt(6.0 / (fan_in + fan_out))
+            assert value.abs().max() <= bound, name
+            assert value.abs().max() > 0.5 * bound, name
+
+
+def test_initializer_uses_no_ready_made_torch_initializer():
+    with open(models.__file__) as f:
+        source = f.read()
+    assert "nn.init" not in source and "torch.nn import init" not in source
+
+
+# ------------------------------------------------------------------------------ registry
+
+@pytest.mark.parametrize("name", list(models.MODELS))
+def test_every_registered_model_maps_a_batch_to_one_output_per_sample(name):
+    model = models.build_model(name, num_hidden=8)
+    assert model(torch.randn(3, 9, 2)).shape == (3, 1)
+
+
+def test_registry_names_and_display_names():
+    assert {k: v[0] for k, v in models.MODELS.items()} == {
+        "simple_rnn": "SimpleRNN", "lstm": "LSTM", "alarmwork": "AlarmworkNet"}
+    assert isinstance(models.build_model("lstm").lstm, torch.nn.LSTM)
+    assert isinstance(models.build_model("simple_rnn").rnn, torch.nn.RNN)

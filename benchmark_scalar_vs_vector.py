@@ -1,7 +1,7 @@
 """How much slower is the scalar form of Layer_out than the vector form, and why.
 
-    python benchmark_scalar_vs_vector.py              # a few minutes; writes results/scalar_vs_vector.*
-    python benchmark_scalar_vs_vector.py --quick      # the whole path in seconds (what the tests run)
+    python benchmark_scalar_vs_vector.py            # about a minute; results/scalar_vs_vector.*
+    python benchmark_scalar_vs_vector.py --quick    # the whole path in seconds (the tests run it)
 
 Both forms compute a_out = W_out z + b_out (SPEC.md): the vector form in one product over
 the batch, the scalar form one multiply-add at a time in Python loops. Before timing
@@ -16,24 +16,32 @@ report otherwise. Then it times, with torch.utils.benchmark (median and IQR of b
 Every measurement is one row of scalar_vs_vector.csv; the tables (scalar_vs_vector.md)
 and the log-log figure (scalar_vs_vector.png) are derived from those rows.
 """
-import argparse
 import os
-import platform
-import shlex
-import sys
 
-import matplotlib
-import numpy as np
-import pandas as pd
-import torch
-from tabulate import tabulate
-from torch import nn
-from torch.utils import benchmark
-from tqdm import tqdm
+# The bptt engine runs its loops in NumPy on 20 x 50 matrices: a multi-threaded BLAS only adds
+# overhead there, and on a busy machine its threads wait for cores (a training step at L = 100
+# measured 25 times slower). --threads sets torch's threads; NumPy's stay at one, as in
+# train_rnn.py. Set before NumPy loads.
+for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
 
-import generate_data_adding_problem as data
-from atomic_files import atomic_write, atomic_write_text
-from models import AlarmworkRNN
+import argparse  # noqa: E402
+import platform  # noqa: E402
+import shlex  # noqa: E402
+import sys  # noqa: E402
+
+import matplotlib  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import torch  # noqa: E402
+from tabulate import tabulate  # noqa: E402
+from torch import nn  # noqa: E402
+from torch.utils import benchmark  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+import generate_data_adding_problem as data  # noqa: E402
+from atomic_files import atomic_write, atomic_write_text  # noqa: E402
+from models import AlarmworkRNN  # noqa: E402
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -46,8 +54,8 @@ EPOCHS = 50
 TOLERANCE = 1e-5      # float32: the two forms sum the same products in a different order
 FORMS = ("vector", "scalar")
 
-# The scalar form at batch 100 runs ~0.1 s a call, so 1 s still gives about ten blocks.
-FULL = {"min_run_time": 1.0, "seq_lens": (10, 100),
+# The scalar form at batch 100 runs ~0.1-0.2 s a call; 2 s per measurement still gives ten blocks.
+FULL = {"min_run_time": 2.0, "seq_lens": (10, 100),
         "batch_sizes": (1, 20, 100), "hidden_sizes": (10, 50, 200)}
 QUICK = {"min_run_time": 0.02, "seq_lens": (10, 100),
          "batch_sizes": (1, 20), "hidden_sizes": (10, 50)}
@@ -89,15 +97,16 @@ def check_forms_agree(vector_model, scalar_model, x, t, tolerance=TOLERANCE):
     scalar_params = dict(scalar_model.named_parameters())
     if vector_params.keys() != scalar_params.keys() or not all(
             torch.equal(vector_params[name], scalar_params[name]) for name in vector_params):
-        raise ValueError("the two models must hold the same weights (load one state_dict into both)")
+        raise ValueError("the two models must hold the same weights "
+                         "(load one state_dict into both)")
     results = []
     for model in (vector_model, scalar_model):
         model.zero_grad(set_to_none=True)
         y = model(x)
         nn.functional.mse_loss(y, t).backward()
-        grads = {name: p.grad if p.grad is not None else torch.zeros_like(p)  # no path: zero gradient
-                 for name, p in model.named_parameters()}
-        results.append({"y": y.detach(), **{f"gradient of {name}": g for name, g in grads.items()}})
+        results.append({"output y": y.detach(), **{
+            f"gradient of {name}": torch.zeros_like(p) if p.grad is None else p.grad  # no path: 0
+            for name, p in model.named_parameters()}})
         model.zero_grad(set_to_none=True)
     largest = 0.0
     for what, expected in results[0].items():
@@ -107,8 +116,8 @@ def check_forms_agree(vector_model, scalar_model, x, t, tolerance=TOLERANCE):
                                 f"the vector form's {tuple(expected.shape)}")
         difference = (got - expected).abs().max().item()
         if not difference <= tolerance:  # also catches NaN
-            raise FormsDisagree(f"the scalar and vector forms of Layer_out disagree: {what} differs "
-                                f"by up to {difference:.3g} (tolerance {tolerance:g})")
+            raise FormsDisagree(f"the scalar and vector forms of Layer_out disagree: {what} "
+                                f"differs by up to {difference:.3g} (tolerance {tolerance:g})")
         largest = max(largest, difference)
     return largest
 
@@ -143,7 +152,8 @@ def plan(sizes):
     """Every table entry: section, what, batch, hidden, seq_len, form."""
     entries = [("layer_out", what, BATCH_SIZE, NUM_HIDDEN, None)
                for what in ("Layer_out forward", "Layer_out forward+backward")]
-    entries += [("training_step", "training step", BATCH_SIZE, NUM_HIDDEN, L) for L in sizes["seq_lens"]]
+    entries += [("training_step", "training step", BATCH_SIZE, NUM_HIDDEN, L)
+                for L in sizes["seq_lens"]]
     entries += [("batch_size", "Layer_out forward+backward", N, NUM_HIDDEN, None)
                 for N in sizes["batch_sizes"]]
     entries += [("hidden_size", "Layer_out forward+backward", BATCH_SIZE, P, None)
@@ -153,7 +163,7 @@ def plan(sizes):
 
 
 def measure(entry, threads, min_run_time):
-    """Time one entry with blocked_autorange; returns its Measurement."""
+    """Time one entry with blocked_autorange; returns its Measurement and the model's engine."""
     vector, scalar = twin_models(entry["hidden"])
     model = scalar if entry["form"] == "scalar" else vector
     if entry["what"] == "training step":
@@ -163,7 +173,7 @@ def measure(entry, threads, min_run_time):
                               backward=entry["what"].endswith("backward"))
     timer = benchmark.Timer(stmt="call()", globals={"call": call}, num_threads=threads,
                             label=entry["what"], sub_label=entry["form"])
-    return timer.blocked_autorange(min_run_time=min_run_time)
+    return timer.blocked_autorange(min_run_time=min_run_time), model.engine
 
 
 def run_plan(entries, threads, min_run_time):
@@ -173,13 +183,15 @@ def run_plan(entries, threads, min_run_time):
         key = tuple(entry[k] for k in ("what", "batch", "hidden", "seq_len", "form"))
         if key not in measured:
             measured[key] = measure(entry, threads, min_run_time)
-        m = measured[key]
-        projected = (m.median * STEPS_PER_EPOCH * EPOCHS if entry["what"] == "training step"
-                     else None)
+        m, engine = measured[key]
+        whole_model = entry["what"] == "training step"
+        projected_run_s = m.median * STEPS_PER_EPOCH * EPOCHS if whole_model else None
         rows.append({**entry, "median_s": m.median, "iqr_s": m.iqr, "blocks": len(m.times),
-                     "calls_per_block": m.number_per_run, "projected_run_s": projected,
-                     "threads": threads})
-    return pd.DataFrame(rows)
+                     "calls_per_block": m.number_per_run, "projected_run_s": projected_run_s,
+                     "engine": engine if whole_model else None, "threads": threads})
+    rows = pd.DataFrame(rows)
+    rows["seq_len"] = rows["seq_len"].astype("Int64")  # blank where it does not apply
+    return rows
 
 
 # ------------------------------------------------------------------------------ tables
@@ -199,9 +211,11 @@ def format_seconds(seconds):
     return f"{seconds / scale:.3g} {unit}"
 
 
-def format_time(median, iqr):
-    """'median ± IQR unit', both in the median's unit."""
+def format_time(median, iqr, blocks):
+    """'median ± IQR unit', both in the median's unit; no IQR from a single block."""
     unit, scale = time_unit(median)
+    if blocks < 2:
+        return f"{median / scale:.3g} {unit} (1 block)"
     return f"{median / scale:.3g} ± {iqr / scale:.2g} {unit}"
 
 
@@ -211,14 +225,13 @@ def format_ratio(ratio):
 
 def paired(rows, keys):
     """One row per configuration with the vector and scalar measurements side by side."""
-    vector = rows[rows.form == "vector"].set_index(keys)
-    scalar = rows[rows.form == "scalar"].set_index(keys)
-    return vector.join(scalar, lsuffix="_vector", rsuffix="_scalar").reset_index()
+    return pd.merge(rows[rows.form == "vector"], rows[rows.form == "scalar"], on=keys,
+                    suffixes=("_vector", "_scalar"))
 
 
 def times_columns(pair):
-    return {"vector": format_time(pair.median_s_vector, pair.iqr_s_vector),
-            "scalar": format_time(pair.median_s_scalar, pair.iqr_s_scalar),
+    return {"vector": format_time(pair.median_s_vector, pair.iqr_s_vector, pair.blocks_vector),
+            "scalar": format_time(pair.median_s_scalar, pair.iqr_s_scalar, pair.blocks_scalar),
             "scalar/vector": format_ratio(pair.median_s_scalar / pair.median_s_vector)}
 
 
@@ -226,12 +239,14 @@ def tables(rows):
     """The three sections as Markdown tables, each under a heading."""
     parts = []
     section = paired(rows[rows.section == "layer_out"], ["what"])
-    parts.append((f"1. Layer_out alone (batch {BATCH_SIZE}, P = {NUM_HIDDEN}), median ± IQR per call",
+    parts.append((f"1. Layer_out alone (batch {BATCH_SIZE}, P = {NUM_HIDDEN}), "
+                  "median ± IQR per call",
                   [{"pass": p.what.removeprefix("Layer_out "), **times_columns(p)}
                    for p in section.itertuples()]))
     section = paired(rows[rows.section == "training_step"], ["seq_len"])
+    engines = ", ".join(sorted(set(section.engine_vector) | set(section.engine_scalar)))
     parts.append((f"2. One training step of AlarmworkNet (batch {BATCH_SIZE}, P = {NUM_HIDDEN}, "
-                  f"engine {AlarmworkRNN().engine}), and a {EPOCHS}-epoch run of "
+                  f"engine {engines}), and a {EPOCHS}-epoch run of "
                   f"{STEPS_PER_EPOCH * BATCH_SIZE:,} samples projected from it",
                   [{"L": p.seq_len, **times_columns(p),
                     f"{EPOCHS} epochs, vector": format_seconds(p.projected_run_s_vector),
@@ -266,7 +281,9 @@ def header(argv, threads, min_run_time, largest_difference):
     """The command and the machine, so that the tables can be read and reproduced."""
     command = shlex.join(["python", "benchmark_scalar_vs_vector.py", *argv])
     return (f"`{command}` — CPU: {cpu_model()} ({os.cpu_count()} logical cores), "
-            f"{threads} thread{'s' * (threads != 1)}, torch {torch.__version__}, "
+            f"{threads} torch thread{'s' * (threads != 1)} "
+            f"(NumPy BLAS: OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}), "
+            f"torch {torch.__version__}, "
             f"blocked_autorange(min_run_time={min_run_time:g} s) per measurement\n\n"
             f"Both forms agree before timing: outputs and the gradients of all parameters "
             f"differ by at most {largest_difference:.2g} (float32, tolerance {TOLERANCE:g}).")
@@ -285,15 +302,19 @@ def plot(rows, path):
         for p in section.itertuples():  # the ratio above each scalar point
             ax.annotate(f"×{format_ratio(p.median_s_scalar / p.median_s_vector)}",
                         (getattr(p, column), p.median_s_scalar), textcoords="offset points",
-                        xytext=(0, 6), ha="center", fontsize=8)
+                        xytext=(0, 7), ha="center", fontsize=9)
         ax.set_xscale("log")
         ax.set_yscale("log")
+        ax.set_xticks(section[column], [str(size) for size in section[column]])
+        ax.minorticks_off()
         ax.set_xlabel(f"{label} (log scale)")
-        ax.set_title(f"Layer_out forward+backward against {label.split(' ')[0]} size ({fixed})")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend()
+        ax.set_title(f"against {label} ({fixed})")
+        ax.grid(True, alpha=0.3)
+        ax.legend(loc="center right")
+    low, high = axes[0].get_ylim()
+    axes[0].set_ylim(low, high * 3)  # room for the ratio labels
     axes[0].set_ylabel("median time per call (s, log scale)")
-    fig.suptitle("Scalar vs vector Layer_out (×: scalar/vector ratio)")
+    fig.suptitle("Layer_out forward+backward, scalar vs vector form (×: scalar/vector time)")
     fig.tight_layout()
     atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=120), binary=True)
     plt.close(fig)
@@ -330,17 +351,17 @@ def main(argv=None):
     sizes = QUICK if args.quick else FULL
     torch.set_num_threads(args.threads)
     try:
-        os.makedirs(args.results_dir, exist_ok=True)
-    except OSError as error:
-        sys.exit(f"error: cannot write results to '{args.results_dir}' ({error.strerror})")
-
-    try:
         largest_difference = check_forms_agree(*twin_models(), *adding_batch(4, 10))
     except FormsDisagree as error:
         sys.exit(f"error: {error}; not timing forms that compute different things")
+    try:
+        os.makedirs(args.results_dir, exist_ok=True)  # fail now, not after the timing
+    except OSError as error:
+        sys.exit(f"error: cannot write results to '{args.results_dir}' ({error.strerror})")
 
     rows = run_plan(plan(sizes), args.threads, sizes["min_run_time"])
-    text = f"{header(argv, args.threads, sizes['min_run_time'], largest_difference)}\n\n{tables(rows)}"
+    text = "\n\n".join([header(argv, args.threads, sizes["min_run_time"], largest_difference),
+                        tables(rows)])
     print(text)
     try:
         paths = write_results(args.results_dir, rows, text)

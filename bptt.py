@@ -31,6 +31,12 @@ benchmark_training_speed.py). `tests/test_bptt.py` checks all of this against au
 """
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
+
+# Every product here is tiny (batch x 50 x 50): a second BLAS thread only adds hand-off cost,
+# and under load it spins against the other runs (measured: 15-50x slower steps). Limiting
+# per call costs ~0.3 ms, so the limit is set once for this process.
+threadpool_limits(1, user_api="blas")
 
 
 def forward_steps(u_in1, u_in2, W_rec1, W_rec2):

@@ -10,30 +10,24 @@ epochs; dev accuracy at the start of every epoch stops training once above 99.5 
 accuracy once at the end. Every finished run is saved at once under results/runs/, and a
 run already there with the same configuration is not trained again.
 """
+import argparse
+import hashlib
+import json
+import math
+import multiprocessing
 import os
+import signal
+import sys
+import time
 
-# The matrices are tiny (batch 20 x 50 units): extra BLAS threads only add overhead, and one
-# thread per process keeps the numbers the same whatever --jobs is. Set before NumPy loads.
-for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_variable, "1")
+import torch
+from torch import nn
+from tqdm import tqdm
 
-import argparse  # noqa: E402
-import hashlib  # noqa: E402
-import json  # noqa: E402
-import math  # noqa: E402
-import multiprocessing  # noqa: E402
-import signal  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
-from tqdm import tqdm  # noqa: E402
-
-import generate_data_adding_problem as data  # noqa: E402
-import report  # noqa: E402
-from atomic_files import atomic_write_text  # noqa: E402
-from models import ENGINES, MODELS, build_model  # noqa: E402
+import generate_data_adding_problem as data
+import report
+from atomic_files import atomic_write_text
+from models import ENGINES, MODELS, build_model
 
 STOP_DEV_ACCURACY = 99.5  # per cent; training stops when dev accuracy is above this
 EVAL_BATCH = 1000
@@ -61,7 +55,7 @@ def evaluate(model, x, t):
     return accuracy(y, t)
 
 
-def train_run(config, arrays, show_progress=True):
+def train_run(config, arrays, show_progress=True, progress_position=None):
     """Train one model on one length as the protocol says; returns the run record."""
     torch.set_num_threads(1)
     torch.manual_seed(config["seed"])
@@ -78,6 +72,7 @@ def train_run(config, arrays, show_progress=True):
 
     history, diverged_epoch = [], None
     progress = tqdm(total=config["epochs"], disable=not show_progress, leave=False,
+                    position=progress_position, unit="epoch",
                     desc=f"{MODELS[config['model']][0]} L={config['seq_len']} seed={config['seed']}")
     start = time.perf_counter()
     epochs_run = 0
@@ -204,16 +199,24 @@ def prepare_data(args, data_options):
         data.load_data_set(args.data_dir, seq_len, data_options[seq_len])
 
 
+PROGRESS_POSITION = 1  # the line of this process's progress bar, under the bar of all runs
+
+
 def run_worker(job):
-    """Train one run in a worker process (one torch thread); returns its record."""
-    config, data_dir, show_progress = job
+    """Train one run (one torch thread); returns its record."""
+    config, data_dir = job
     arrays = data.load_data_set(data_dir, config["seq_len"], config["data"])
-    return train_run(config, arrays, show_progress)
+    return train_run(config, arrays, progress_position=PROGRESS_POSITION)
 
 
-def init_worker():
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C for all
-    torch.set_num_threads(1)
+def init_worker(next_position, lock):
+    """Give each worker process its own progress line; the parent handles Ctrl-C for all."""
+    global PROGRESS_POSITION
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    tqdm.set_lock(lock)
+    with next_position.get_lock():
+        PROGRESS_POSITION = next_position.value
+        next_position.value += 1
 
 
 def run_grid(configs, args):
@@ -230,16 +233,17 @@ def run_grid(configs, args):
         print(f"skipping {len(records)} finished run(s) saved in {args.results_dir}/runs "
               "(--force to recompute)")
     jobs = min(args.jobs, len(todo)) or 1
-    overall = tqdm(total=len(todo), desc="runs", disable=len(todo) < 2)
+    overall = tqdm(total=len(todo), desc="runs", unit="run", position=0, disable=len(todo) < 2)
     try:
         if jobs == 1:
-            finished = (run_worker((c, args.data_dir, True)) for c in todo)
+            finished = (run_worker((c, args.data_dir)) for c in todo)
             collect(finished, records, args, overall)
         else:
             todo.sort(key=lambda c: -c["seq_len"])  # longest runs first: less idle time at the end
             context = multiprocessing.get_context("spawn")
-            with context.Pool(jobs, initializer=init_worker) as pool:
-                finished = pool.imap_unordered(run_worker, [(c, args.data_dir, False) for c in todo])
+            worker_state = (context.Value("i", 1), context.RLock())
+            with context.Pool(jobs, initializer=init_worker, initargs=worker_state) as pool:
+                finished = pool.imap_unordered(run_worker, [(c, args.data_dir) for c in todo])
                 collect(finished, records, args, overall)
     except KeyboardInterrupt:
         overall.close()

@@ -127,7 +127,8 @@ def load_data_set(data_dir, seq_len, expected_options=None):
     stored = {k[len("option_"):]: int(v) for k, v in arrays.items() if k.startswith("option_")}
     if expected_options is not None and stored != expected_options:
         raise DataError(path, f"made with other options ({describe(stored)}), expected "
-                              f"({describe(expected_options)}); regenerate it with --force")
+                              f"({describe(expected_options)}); use another --data-dir, or replace it with "
+                              "generate_data_adding_problem.py --force and the options you want")
     return {k: v for k, v in arrays.items() if not k.startswith("option_")}
 
 

@@ -47,7 +47,7 @@ def runs_table(records):
             "clip_grad_norm": config["clip_grad_norm"], "shuffle": config["shuffle"],
             "epochs": config["epochs"], "lr": config["lr"], "hidden": config["hidden"],
         })
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows).astype({"diverged_epoch": "Int64"})  # an integer column with gaps
 
 
 def cell_text(test_accuracies):

@@ -339,8 +339,8 @@ def main(argv=None):
                   "reporting the others")
     else:
         try:
-            check_writable(args.results_dir)
             prepare_data(args, data_options)
+            check_writable(args.results_dir)
         except (data.DataError, OSError) as error:
             sys.exit(f"error: {error}")
         started = time.perf_counter()

@@ -306,3 +306,48 @@ def test_cuda_without_a_cuda_device_is_said_plainly(capsys):
         train_rnn.parse_args(["--device", "cuda"])
     assert exit_info.value.code == 2
     assert "no CUDA device is available here" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------ opt-in options
+
+def tiny_parameters_with_gradient(scale):
+    layer = torch.nn.Linear(3, 2)
+    for p in layer.parameters():
+        p.grad = torch.full_like(p, scale)   # 8 entries: norm = scale * sqrt(8)
+    return layer
+
+
+def test_gradient_clipping_changes_nothing_below_the_threshold():
+    layer = tiny_parameters_with_gradient(0.1)
+    before = [p.grad.clone() for p in layer.parameters()]
+    norm = train_rnn.clip_or_measure(layer.parameters(), max_norm=1.0)
+    assert norm.item() == pytest.approx(0.1 * 8 ** 0.5)
+    for p, grad in zip(layer.parameters(), before):
+        assert torch.equal(p.grad, grad)
+
+
+def test_gradient_clipping_caps_the_norm_above_the_threshold():
+    layer = tiny_parameters_with_gradient(2.0)
+    norm = train_rnn.clip_or_measure(layer.parameters(), max_norm=1.0)
+    assert norm.item() == pytest.approx(2.0 * 8 ** 0.5)          # the norm before clipping
+    clipped = torch.cat([p.grad.flatten() for p in layer.parameters()])
+    assert clipped.norm().item() == pytest.approx(1.0, rel=1e-5)
+    assert torch.allclose(clipped, clipped[0].expand_as(clipped))  # direction kept
+
+
+def test_without_clipping_the_gradient_norm_is_measured_and_left_alone():
+    layer = tiny_parameters_with_gradient(2.0)
+    norm = train_rnn.clip_or_measure(layer.parameters(), max_norm=None)
+    assert norm.item() == pytest.approx(2.0 * 8 ** 0.5)
+    assert all((p.grad == 2.0).all() for p in layer.parameters())
+
+
+def test_shuffle_is_deterministic_for_a_seed_and_changes_the_batches(tiny_data):
+    arrays = data.load_data_set(tiny_data, 4)
+    runs = [train_rnn.train_run(tiny_config(epochs=2, **options), arrays, show_progress=False)
+            for options in ({"shuffle": True}, {"shuffle": True}, {"shuffle": False},
+                            {"shuffle": True, "seed": 1})]
+    losses = [[h.get("train_loss") for h in run["history"]] for run in runs]
+    assert losses[0] == losses[1]
+    assert losses[0] != losses[2]
+    assert all("grad_norm" in h for h in runs[0]["history"][:-1])

@@ -12,6 +12,7 @@ from tabulate import tabulate
 
 from atomic_files import atomic_write, atomic_write_text
 from models import MODELS
+from runs import run_key
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -46,6 +47,9 @@ def runs_table(records):
             "train_seconds": record["train_seconds"], "engine": config["engine"],
             "clip_grad_norm": config["clip_grad_norm"], "shuffle": config["shuffle"],
             "epochs": config["epochs"], "lr": config["lr"], "hidden": config["hidden"],
+            "max_epoch_grad_norm": max((h["grad_norm"] for h in record["history"] if "grad_norm" in h),
+                                       default=None),
+            "run": run_key(config),
         })
     return pd.DataFrame(rows).astype({"diverged_epoch": "Int64"})  # an integer column with gaps
 

@@ -11,8 +11,6 @@ accuracy once at the end. Every finished run is saved at once under results/runs
 run already there with the same configuration is not trained again.
 """
 import argparse
-import hashlib
-import json
 import math
 import multiprocessing
 import os
@@ -27,6 +25,7 @@ from tqdm import tqdm
 import generate_data_adding_problem as data
 import report
 from atomic_files import atomic_write_text
+from runs import load_record, record_path, run_key, save_record
 from models import ENGINES, MODELS, build_model
 
 STOP_DEV_ACCURACY = 99.5  # per cent; training stops when dev accuracy is above this
@@ -126,36 +125,7 @@ def clip_or_measure(parameters, max_norm):
     return torch.nn.utils.clip_grad_norm_(parameters, max_norm)
 
 
-# ------------------------------------------------------------------------------ runs on disk
-
-def run_key(config):
-    """File name of a run: readable cell and seed, then a hash of the whole configuration."""
-    digest = hashlib.sha1(json.dumps(config, sort_keys=True).encode()).hexdigest()[:10]
-    return f"{config['model']}_L{config['seq_len']:03d}_seed{config['seed']}_{digest}"
-
-
-def record_path(results_dir, config):
-    return os.path.join(results_dir, "runs", run_key(config) + ".json")
-
-
-def load_record(path, config):
-    """The saved record of `config`, or None if absent; a corrupt one is reported and ignored."""
-    if not os.path.exists(path):
-        return None
-    try:
-        with open(path) as f:
-            record = json.load(f)
-        if record["config"] != config or record["status"] not in ("finished", "diverged"):
-            raise ValueError("its configuration does not match its name")
-        return record
-    except (ValueError, KeyError, TypeError) as error:
-        tqdm.write(f"warning: {path} is corrupt ({error}); it will be recomputed")
-        return None
-
-
-def save_record(results_dir, record):
-    atomic_write_text(record_path(results_dir, record["config"]), json.dumps(record, indent=1))
-
+# ------------------------------------------------------------------------------ the results folder
 
 def check_writable(results_dir):
     """Fail now, not after an hour of training, if results cannot be written."""

@@ -345,8 +345,7 @@ def test_without_clipping_the_gradient_norm_is_measured_and_left_alone():
 def test_shuffle_is_deterministic_for_a_seed_and_changes_the_batches(tiny_data):
     arrays = data.load_data_set(tiny_data, 4)
     runs = [train_rnn.train_run(tiny_config(epochs=2, **options), arrays, show_progress=False)
-            for options in ({"shuffle": True}, {"shuffle": True}, {"shuffle": False},
-                            {"shuffle": True, "seed": 1})]
+            for options in ({"shuffle": True}, {"shuffle": True}, {"shuffle": False})]
     losses = [[h.get("train_loss") for h in run["history"]] for run in runs]
     assert losses[0] == losses[1]
     assert losses[0] != losses[2]

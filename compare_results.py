@@ -1,0 +1,119 @@
+"""Compare two results folders of train_rnn.py cell by cell: a table and a figure.
+
+    python compare_results.py results results/clip1.0 --labels protocol "clip 1.0"
+
+Each folder's accuracy.csv (one row per run) and runs/ records are read; the comparison is
+written to results/comparison.md and results/comparison.png (see --output).
+"""
+import argparse
+import json
+import os
+import shlex
+import sys
+
+import numpy as np
+import pandas as pd
+from tabulate import tabulate
+
+import report
+from atomic_files import atomic_write_text
+
+plt = report.plt
+
+
+def load_runs(results_dir):
+    """The accuracy.csv of a results folder, each row with its per-epoch history."""
+    path = os.path.join(results_dir, "accuracy.csv")
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path} not found; run train_rnn.py (or --report) for it first")
+    runs = pd.read_csv(path)
+    histories = []
+    for key in runs["run"]:
+        with open(os.path.join(results_dir, "runs", key + ".json")) as f:
+            histories.append(json.load(f)["history"])
+    runs["history"] = histories
+    return runs
+
+
+def comparison_table(settings):
+    """One row per (model, length): each setting's cell text and the largest gradient norm."""
+    first = settings[0][1]
+    rows = []
+    for model in dict.fromkeys(first["model"]):
+        for seq_len in sorted(set(first["seq_len"])):
+            row = [model, seq_len]
+            for _, runs in settings:
+                cell = runs[(runs["model"] == model) & (runs["seq_len"] == seq_len)]
+                accuracies = [None if pd.isna(a) else a for a in cell["test_accuracy"]]
+                row.append(report.cell_text(accuracies) if len(cell) else "")
+                row.append(f"{cell['max_epoch_grad_norm'].median():.3g}" if len(cell) else "")
+            rows.append(row)
+    headers = ["model", "L"]
+    for label, _ in settings:
+        headers += [f"{label}: test accuracy (%)", f"{label}: max epoch grad norm (median)"]
+    return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
+
+
+def plot_comparison(settings, path):
+    """Top: test accuracy against L per model and setting. Bottom: gradient norm per epoch."""
+    models = list(dict.fromkeys(settings[0][1]["model"]))
+    longest = max(settings[0][1]["seq_len"])
+    figure, axes = plt.subplots(2, len(models), figsize=(4.2 * len(models), 7.2), squeeze=False)
+    styles = ["-", "--", ":", "-."]
+    for column, model in enumerate(models):
+        top, bottom = axes[0][column], axes[1][column]
+        for (label, runs), style in zip(settings, styles):
+            of_model = runs[runs["model"] == model]
+            stats = of_model.groupby("seq_len")["test_accuracy"].agg(["mean", "std"]).fillna(0.0)
+            top.errorbar(stats.index, stats["mean"], yerr=stats["std"], linestyle=style,
+                         marker="o", capsize=4, label=label)
+            histories = [h for h, L in zip(of_model["history"], of_model["seq_len"]) if L == longest]
+            norms = [[e["grad_norm"] for e in h if "grad_norm" in e] for h in histories]
+            width = max((len(n) for n in norms), default=0)
+            if width:
+                padded = np.array([n + [np.nan] * (width - len(n)) for n in norms])
+                bottom.semilogy(np.arange(1, width + 1), np.nanmedian(padded, axis=0),
+                                linestyle=style, label=f"{label} (median of {len(norms)} runs)")
+        top.axhline(report.SOLVED_ACCURACY, color="grey", linewidth=1, linestyle="--")
+        top.set_title(model)
+        top.set_xlabel("sequence length L (time steps)")
+        top.set_ylim(0, 102)
+        top.grid(alpha=0.3)
+        top.legend(fontsize=8, loc="lower left")
+        bottom.set_title(f"{model}, L = {longest}")
+        bottom.set_xlabel("epoch")
+        bottom.grid(alpha=0.3, which="both")
+        bottom.legend(fontsize=8)
+    axes[0][0].set_ylabel("test accuracy (%), mean ± std")
+    axes[1][0].set_ylabel("mean gradient norm in the epoch\n(before clipping)")
+    figure.suptitle(" vs ".join(label for label, _ in settings))
+    figure.tight_layout()
+    report.save_figure(figure, path)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Compare results folders of train_rnn.py.")
+    parser.add_argument("folders", nargs="+", help="results folders, the reference first")
+    parser.add_argument("--labels", nargs="+", help="a name for each folder (default: the paths)")
+    parser.add_argument("--output", default="results",
+                        help="folder of comparison.md and comparison.png (default: %(default)s)")
+    args = parser.parse_args(argv)
+    labels = args.labels or args.folders
+    if len(labels) != len(args.folders):
+        parser.error(f"{len(args.folders)} folders but {len(labels)} labels")
+    try:
+        settings = [(label, load_runs(folder)) for label, folder in zip(labels, args.folders)]
+    except (OSError, KeyError, ValueError) as error:
+        sys.exit(f"error: {error}")
+    table = comparison_table(settings)
+    counts = ", ".join(f"{label}: {runs['seed'].nunique()} seed(s)" for label, runs in settings)
+    text = (f"Test accuracy (%): mean ± std (solved runs / runs), {counts}.\n"
+            f"Made by: python compare_results.py {shlex.join(argv if argv is not None else sys.argv[1:])}"
+            f"\n\n{table}\n")
+    atomic_write_text(os.path.join(args.output, "comparison.md"), text)
+    plot_comparison(settings, os.path.join(args.output, "comparison.png"))
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

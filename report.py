@@ -16,6 +16,7 @@ from runs import run_key
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 SOLVED_ACCURACY = 99.0  # per cent of test samples; a run at or above it solved the task
 
@@ -157,6 +158,7 @@ def plot_learning_curves(records, path):
                                    color=f"C{i}", alpha=0.2)
         panel.set_title(f"L = {seq_len}")
         panel.set_xlabel("epochs trained")
+        panel.xaxis.set_major_locator(MaxNLocator(integer=True))
         panel.grid(alpha=0.3)
         panel.legend(fontsize=7, loc="lower right")
     panels[0][0].set_ylabel("dev accuracy (%)")

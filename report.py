@@ -110,6 +110,7 @@ def plot_accuracy(runs, path):
     """Test accuracy against sequence length, one line per model, error bars across seeds."""
     figure, axes = plt.subplots(figsize=(6.4, 4.2))
     finished = runs.dropna(subset=["test_accuracy"])
+    span = max(runs["seq_len"]) - min(runs["seq_len"]) or 1
     for i, model in enumerate(dict.fromkeys(runs["model"])):
         of_model = finished[finished["model"] == model]
         if of_model.empty:
@@ -118,7 +119,7 @@ def plot_accuracy(runs, path):
         color = f"C{i}"
         axes.errorbar(stats.index, stats["mean"], yerr=stats["std"], marker="o", capsize=4,
                       color=color, label=f"{model} (mean ± std)")
-        jitter = (i - 1) * 0.8  # spread the single runs sideways so they do not hide each other
+        jitter = (i - 1) * 0.01 * span  # the single runs sideways, so they do not hide each other
         axes.scatter(of_model["seq_len"] + jitter, of_model["test_accuracy"], s=12,
                      color=color, alpha=0.35)
     axes.axhline(SOLVED_ACCURACY, color="grey", linestyle="--", linewidth=1,

@@ -278,9 +278,9 @@ def parse_args(argv=None):
                              "plain autograd (default: %(default)s)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                         help="where to train; auto picks cuda when available (default: %(default)s)")
-    parser.add_argument("--jobs", type=data.positive_int, default=os.cpu_count() or 1,
+    parser.add_argument("--jobs", type=data.positive_int, default=len(os.sched_getaffinity(0)),
                         help="runs trained at once in worker processes, one thread each "
-                             "(default: the number of CPU cores, %(default)s)")
+                             "(default: the CPU cores this process may use, %(default)s)")
     parser.add_argument("--results-dir", default="results",
                         help="folder of runs/, accuracy.csv, accuracy.md and the figures "
                              "(default: %(default)s)")

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 import generate_data_adding_problem as data
+import train_rnn
 
 SIZES = {"train": 300, "dev": 50, "test": 40}
 
@@ -120,6 +121,13 @@ def test_loader_rejects_broken_data_naming_file_and_problem(case, tmp_path):
         data.load_data_set(str(tmp_path), 10)
     assert str(error.value).startswith(data.data_path(str(tmp_path), 10) + ": ")
     assert message in str(error.value)
+    # training refuses the same file with the same one line, before writing any result
+    results = tmp_path / "results"
+    with pytest.raises(SystemExit) as exit_info:
+        train_rnn.main(["--lengths", "10", "--train", "300", "--dev", "50", "--test", "40",
+                        "--data-seed", "0", "--data-dir", str(tmp_path), "--results-dir", str(results)])
+    assert exit_info.value.code == f"error: {error.value}"
+    assert not results.exists()
 
 
 def test_loader_rejects_a_length_that_differs_from_the_file_name(tmp_path):

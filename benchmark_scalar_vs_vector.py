@@ -16,32 +16,24 @@ report otherwise. Then it times, with torch.utils.benchmark (median and IQR of b
 Every measurement is one row of scalar_vs_vector.csv; the tables (scalar_vs_vector.md)
 and the log-log figure (scalar_vs_vector.png) are derived from those rows.
 """
+import argparse
 import os
+import shlex
+import sys
 
-# The bptt engine runs its loops in NumPy on 20 x 50 matrices: a multi-threaded BLAS only adds
-# overhead there, and on a busy machine its threads wait for cores (a training step at L = 100
-# measured 25 times slower). --threads sets torch's threads; NumPy's stay at one, as in
-# train_rnn.py. Set before NumPy loads.
-for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_variable, "1")
+import matplotlib
+import numpy as np
+import pandas as pd
+import torch
+from tabulate import tabulate
+from torch import nn
+from torch.utils import benchmark
+from tqdm import tqdm
 
-import argparse  # noqa: E402
-import platform  # noqa: E402
-import shlex  # noqa: E402
-import sys  # noqa: E402
-
-import matplotlib  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import torch  # noqa: E402
-from tabulate import tabulate  # noqa: E402
-from torch import nn  # noqa: E402
-from torch.utils import benchmark  # noqa: E402
-from tqdm import tqdm  # noqa: E402
-
-import generate_data_adding_problem as data  # noqa: E402
-from atomic_files import atomic_write, atomic_write_text  # noqa: E402
-from models import AlarmworkRNN  # noqa: E402
+import generate_data_adding_problem as data
+from atomic_files import atomic_write, atomic_write_text
+from machine import blas_threads, cpu_model, load_average
+from models import AlarmworkRNN
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -205,21 +197,27 @@ def time_unit(seconds):
                 if seconds >= 0.9995 * scale or unit == "µs")
 
 
+def significant(value, digits):
+    """`value` rounded to `digits` significant digits, written without an exponent: 150, 0.012."""
+    return f"{float(f'{value:.{digits}g}'):g}"
+
+
 def format_seconds(seconds):
     """'4.21 µs', '13.2 ms', '1.5 s', '3.4 min', '1.2 h'."""
     unit, scale = time_unit(seconds)
-    return f"{seconds / scale:.3g} {unit}"
+    return f"{significant(seconds / scale, 3)} {unit}"
 
 
 def format_time(median, iqr, blocks):
     """'median ± IQR unit', both in the median's unit; no IQR from a single block."""
     unit, scale = time_unit(median)
     if blocks < 2:
-        return f"{median / scale:.3g} {unit} (1 block)"
-    return f"{median / scale:.3g} ± {iqr / scale:.2g} {unit}"
+        return f"{significant(median / scale, 3)} {unit} (1 block)"
+    return f"{significant(median / scale, 3)} ± {significant(iqr / scale, 2)} {unit}"
 
 
 def format_ratio(ratio):
+    """'2,437' from 100 up, '19.9' below."""
     return f"{ratio:,.0f}" if ratio >= 100 else f"{ratio:.1f}"
 
 
@@ -233,6 +231,12 @@ def times_columns(pair):
     return {"vector": format_time(pair.median_s_vector, pair.iqr_s_vector, pair.blocks_vector),
             "scalar": format_time(pair.median_s_scalar, pair.iqr_s_scalar, pair.blocks_scalar),
             "scalar/vector": format_ratio(pair.median_s_scalar / pair.median_s_vector)}
+
+
+def markdown_table(table):
+    """The cells as formatted above (no re-parsing of numbers); measured columns right-aligned."""
+    return tabulate(table, headers="keys", tablefmt="github", disable_numparse=True,
+                    colalign=["left"] + ["right"] * (len(table[0]) - 1))
 
 
 def tables(rows):
@@ -259,30 +263,18 @@ def tables(rows):
                       f"{name.replace('_', ' ')} ({fixed})",
                       [{column: getattr(p, column), "multiply-adds N·P": p.batch * p.hidden,
                         **times_columns(p)} for p in section.itertuples()]))
-    return "\n\n".join(f"### {title}\n\n{tabulate(table, headers='keys', tablefmt='github')}"
-                       for title, table in parts)
+    return "\n\n".join(f"### {title}\n\n{markdown_table(table)}" for title, table in parts)
+
 
 
 # ------------------------------------------------------------------------------ machine and files
 
-def cpu_model():
-    """The CPU's model name from /proc/cpuinfo, else what the platform module knows."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown CPU"
-
-
-def header(argv, threads, min_run_time, largest_difference):
+def header(argv, threads, min_run_time, largest_difference, load_before):
     """The command and the machine, so that the tables can be read and reproduced."""
     command = shlex.join(["python", "benchmark_scalar_vs_vector.py", *argv])
-    return (f"`{command}` — CPU: {cpu_model()} ({os.cpu_count()} logical cores), "
-            f"{threads} torch thread{'s' * (threads != 1)} "
-            f"(NumPy BLAS: OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}), "
+    return (f"`{command}` — CPU: {cpu_model()} ({os.cpu_count()} logical cores, "
+            f"load average {load_before} before the run), "
+            f"{threads} torch thread{'s' * (threads != 1)} (NumPy BLAS: {blas_threads()}), "
             f"torch {torch.__version__}, "
             f"blocked_autorange(min_run_time={min_run_time:g} s) per measurement\n\n"
             f"Both forms agree before timing: outputs and the gradients of all parameters "
@@ -359,9 +351,10 @@ def main(argv=None):
     except OSError as error:
         sys.exit(f"error: cannot write results to '{args.results_dir}' ({error.strerror})")
 
+    load_before = load_average()  # other work on the machine shows in the medians and IQRs
     rows = run_plan(plan(sizes), args.threads, sizes["min_run_time"])
-    text = "\n\n".join([header(argv, args.threads, sizes["min_run_time"], largest_difference),
-                        tables(rows)])
+    text = "\n\n".join([header(argv, args.threads, sizes["min_run_time"], largest_difference,
+                               load_before), tables(rows)])
     print(text)
     try:
         paths = write_results(args.results_dir, rows, text)

@@ -25,8 +25,8 @@ from tqdm import tqdm
 import generate_data_adding_problem as data
 import report
 from atomic_files import atomic_write_text
-from runs import load_record, record_path, run_key, save_record
 from models import ENGINES, MODELS, build_model
+from runs import load_record, record_path, run_key, save_record
 
 STOP_DEV_ACCURACY = 99.5  # per cent; training stops when dev accuracy is above this
 EVAL_BATCH = 1000
@@ -235,13 +235,6 @@ def collect(finished, records, args, overall):
 
 # ------------------------------------------------------------------------------ command line
 
-def non_negative_float(text):
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-    return value
-
-
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description="Train SimpleRNN, LSTM and AlarmworkNet on the adding problem "
@@ -258,7 +251,7 @@ def parse_args(argv=None):
                         help="mini-batch size (default: %(default)s)")
     parser.add_argument("--hidden", type=data.positive_int, default=50,
                         help="hidden units P (default: %(default)s)")
-    parser.add_argument("--lr", type=non_negative_float, default=0.01,
+    parser.add_argument("--lr", type=data.positive_float, default=0.01,
                         help="SGD learning rate (default: %(default)s)")
     parser.add_argument("--momentum", type=float, default=0.9,
                         help="SGD momentum (default: %(default)s)")
@@ -267,7 +260,7 @@ def parse_args(argv=None):
                        help="run this one seed (model initialization and batch order; default 0)")
     seeds.add_argument("--seeds", type=data.positive_int,
                        help="run seeds 0..N-1 of every model and length")
-    parser.add_argument("--clip-grad-norm", type=non_negative_float, default=None, metavar="C",
+    parser.add_argument("--clip-grad-norm", type=data.positive_float, default=None, metavar="C",
                         help="rescale the gradient to norm C when above it (default: off, "
                              "as in the assignment)")
     parser.add_argument("--shuffle", action="store_true",

@@ -126,6 +126,7 @@ def test_markdown_has_the_command_the_machine_and_a_ratio_column_in_every_table(
     text = (quick_run / "scalar_vs_vector.md").read_text()
     assert f"python benchmark_scalar_vs_vector.py --quick --results-dir {quick_run}" in text
     assert bench.cpu_model() in text and "1 torch thread" in text and torch.__version__ in text
+    assert "load average" in text
     table_headers = [line for line in text.splitlines() if line.startswith("| ")
                      and "vector" in line and "scalar" in line]
     assert len(table_headers) == 4

@@ -1,0 +1,290 @@
+"""Epoch time of every model at every length on one CPU thread, and how far from the hardware.
+
+    python benchmark_training_speed.py            # L = 10 50 70 100, about a minute
+    python benchmark_training_speed.py --quick    # the whole path in seconds (the tests run it)
+    python benchmark_training_speed.py --models alarmwork_bptt --lengths 100
+
+Every model trains on the same fixed batches (batch 20, P = 50) with the protocol's step:
+zero_grad, forward, MSE, backward, SGD(lr 0.01, momentum 0.9) step, as in train_rnn.py
+(without its gradient-norm measurement). The models take turns: in each repeat every
+model runs a block of K steps, so machine noise hits them alike. The epoch time is the
+median per-step time over the repeats x 500 steps (10,000 samples / batch 20).
+
+Besides the time, the table gives the ratio to nn.LSTM at the same length and, for
+AlarmworkNet, the GFLOP/s achieved against its arithmetic (`alarmwork_flops`) and the
+fraction of a nominal single-core peak that is.
+"""
+import argparse
+import math
+import os
+import shlex
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import torch
+from tabulate import tabulate
+from torch import nn
+
+import generate_data_adding_problem as data
+from atomic_files import atomic_write_text
+from machine import blas_threads, cpu_model
+from models import build_model
+
+BATCH_SIZE = 20
+NUM_HIDDEN = 50       # P
+NUM_INPUTS = 2
+LR, MOMENTUM = 0.01, 0.9
+STEPS_PER_EPOCH = 10_000 // BATCH_SIZE
+
+# Nominal peak of one AVX2 core in float32: 2 FMA units x 8 lanes x 2 flops x ~3 GHz.
+# A figure from the data sheet's arithmetic, not a measurement; set --peak-gflops for yours.
+NOMINAL_PEAK_GFLOPS = 2 * 8 * 2 * 3.0
+
+# Command-line name: (display name, registry name in models.py, engine).
+ENTRIES = {
+    "simple_rnn": ("SimpleRNN", "simple_rnn", "nn.RNN"),
+    "lstm": ("LSTM", "lstm", "nn.LSTM"),
+    "alarmwork_bptt": ("AlarmworkNet", "alarmwork", "bptt"),
+    "alarmwork_autograd": ("AlarmworkNet", "alarmwork", "autograd"),
+}
+REFERENCE = "lstm"    # the "x LSTM" column divides by this entry's epoch time
+
+FULL = {"lengths": [10, 50, 70, 100], "repeats": 21, "steps": 40}
+QUICK = {"lengths": [4, 10], "repeats": 3, "steps": 3}
+
+
+# ------------------------------------------------------------------------------ arithmetic
+
+def alarmwork_flops(seq_len, batch, hidden, inputs=NUM_INPUTS, outputs=1):
+    """Floating-point operations of one AlarmworkNet training step (forward, backward, SGD).
+
+    Counted from the equations of SPEC.md, not from what an engine happens to do:
+    a product of an (n x k) by a (k x m) matrix is 2*n*k*m flops; every elementwise
+    add, subtract, multiply, and every tanh, is 1 flop per element (tanh costs more
+    cycles than that, so the GFLOP/s derived from this count is on the low side).
+    With N = batch, P = hidden, I = inputs, F = ceil(L/2) steps on which Layer_rec2 fires:
+
+    forward, per step of Layer_rec1 (L of them) and of Layer_rec2 (F of them):
+        W x + b               2*N*I*P + N*P
+        W_rec z               2*N*P*P, + N*P to add the projection, + N*P for tanh
+        z_in12 = z_in1 + z_in2  N*P                    (Layer_rec1 steps only)
+    backward, per step of Layer_rec1 / Layer_rec2:
+        d = g * (1 - z^2)     3*N*P
+        W_rec^T d, dE/dW_rec  2 x 2*N*P*P              (gradient wrt the state and the weight)
+        dE/dW_in, dE/db       2*N*I*P + N*P            (x needs no gradient)
+        g2 += ...             N*P                      (Layer_rec1 steps only)
+    Layer_out and loss: forward 2*N*P*O + N*O + N*O (tanh) + 3*N (MSE: subtract, square, sum);
+        backward N (dE/dy) + 3*N*O (tanh) + 2 x 2*N*P*O + N*O.
+    SGD with momentum: 4 flops per parameter (buf = m*buf + g; p -= lr*buf), `optimizer_flops`.
+    The products with the zero initial state (step 0) are counted like any other step.
+    """
+    N, P, I, O = batch, hidden, inputs, outputs
+    L, F = seq_len, math.ceil(seq_len / 2)
+    projection = 2 * N * I * P + N * P
+    recurrence = 2 * N * P * P + 2 * N * P
+    forward = L * (projection + recurrence + N * P) + F * (projection + recurrence)
+    recurrence_back = 3 * N * P + 2 * (2 * N * P * P)
+    backward = L * (recurrence_back + projection + N * P) + F * (recurrence_back + projection)
+    head = (2 * N * P * O + 2 * N * O + 3 * N) + (N + 3 * N * O + 2 * (2 * N * P * O) + N * O)
+    return forward + backward + head + optimizer_flops(P, I, O)
+
+
+def optimizer_flops(hidden, inputs=NUM_INPUTS, outputs=1):
+    """SGD with momentum: 4 flops per parameter of AlarmworkNet, whatever the batch."""
+    P, I, O = hidden, inputs, outputs
+    return 4 * (2 * (P * I + P * P + P) + O * P + O)
+
+
+# ------------------------------------------------------------------------------ timing
+
+def fixed_batches(seq_len, num_batches, batch_size=BATCH_SIZE):
+    """The batches every model trains on: x (N, L, 2) and t (N, 1), drawn once from seed 0."""
+    x, t = data.adding_problem(num_batches * batch_size, seq_len, np.random.default_rng(0))
+    x, t = torch.from_numpy(x), torch.from_numpy(t).unsqueeze(1)
+    return [(x[i:i + batch_size], t[i:i + batch_size])
+            for i in range(0, len(x), batch_size)]
+
+
+def training_step(model):
+    """One step of train_rnn.train_run's inner loop, as a function of the batch (x, t)."""
+    optimizer = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
+    loss_fn = nn.MSELoss()
+
+    def step(x, t):
+        optimizer.zero_grad()
+        loss = loss_fn(model(x), t)
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+    return step
+
+
+def time_block(step, batches, steps):
+    """Seconds per step over `steps` consecutive steps through `batches`."""
+    start = time.perf_counter()
+    for i in range(steps):
+        step(*batches[i % len(batches)])
+    return (time.perf_counter() - start) / steps
+
+
+def time_length(names, seq_len, repeats, steps):
+    """Per-step times {name: [seconds per step of each repeat]} of every model at one length.
+
+    Each model gets its own copy of the same initial weights' seed and trains on the same
+    batches; one untimed block first, then the models take turns, the order rotating by one
+    each repeat so that none is always first after a slow neighbour.
+    """
+    batches = fixed_batches(seq_len, steps)
+    runs = {}
+    for name in names:
+        _, registry_name, engine = ENTRIES[name]
+        torch.manual_seed(0)
+        model = build_model(registry_name, NUM_HIDDEN,
+                            engine if registry_name == "alarmwork" else "bptt")
+        runs[name] = training_step(model)
+        time_block(runs[name], batches, steps)  # warm-up: allocations, first calls
+    times = {name: [] for name in names}
+    for r in range(repeats):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            times[name].append(time_block(runs[name], batches, steps))
+    return times
+
+
+def measure(names, lengths, repeats, steps, peak_gflops):
+    """One row per model and length: median step time, its spread, epoch time, ratios."""
+    rows = []
+    for seq_len in lengths:
+        times = time_length(names, seq_len, repeats, steps)
+        for name in names:
+            display, registry_name, engine = ENTRIES[name]
+            step_s = float(np.median(times[name]))
+            flops = alarmwork_flops(seq_len, BATCH_SIZE, NUM_HIDDEN) \
+                if registry_name == "alarmwork" else None
+            rows.append({
+                "model": display, "engine": engine, "seq_len": seq_len,
+                "step_ms": 1e3 * step_s,
+                "step_ms_min": 1e3 * min(times[name]), "step_ms_max": 1e3 * max(times[name]),
+                "repeats": repeats, "steps_per_repeat": steps,
+                "epoch_s": step_s * STEPS_PER_EPOCH,
+                "flops_per_step": flops,
+                "gflops": flops / step_s / 1e9 if flops else None,
+                "peak_fraction": flops / step_s / 1e9 / peak_gflops if flops else None,
+                "entry": name,
+            })
+    rows = pd.DataFrame(rows)
+    reference = rows[rows.entry == REFERENCE].set_index("seq_len").epoch_s
+    rows["ratio_to_lstm"] = rows.epoch_s / rows.seq_len.map(reference)
+    rows["flops_per_step"] = rows.flops_per_step.astype("Int64")
+    return rows[["model", "engine", "seq_len", "step_ms", "step_ms_min", "step_ms_max",
+                 "repeats", "steps_per_repeat", "epoch_s", "ratio_to_lstm",
+                 "flops_per_step", "gflops", "peak_fraction"]]
+
+
+# ------------------------------------------------------------------------------ tables
+
+def table(rows):
+    """The Markdown table: one line per model and length."""
+    def optional(value, fmt):
+        return "" if pd.isna(value) else format(value, fmt)
+    lines = [{
+        "model": r.model, "engine": r.engine, "L": r.seq_len,
+        "step (ms)": f"{r.step_ms:.3g}",
+        "min–max (ms)": f"{r.step_ms_min:.3g}–{r.step_ms_max:.3g}",
+        "epoch (s)": f"{r.epoch_s:.3g}",
+        "x LSTM": f"{r.ratio_to_lstm:.2f}",
+        "GFLOP/s": optional(r.gflops, ".2f"),
+        "% of peak": optional(100 * r.peak_fraction, ".1f"),
+    } for r in rows.itertuples()]
+    return tabulate(lines, headers="keys", tablefmt="github", disable_numparse=True)
+
+
+def caption(argv, repeats, steps, peak_gflops):
+    """The command, the machine and how to read the numbers."""
+    command = shlex.join(["python", "benchmark_training_speed.py", *argv])
+    return (
+        f"`{command}` — CPU: {cpu_model()} ({os.cpu_count()} logical cores), "
+        f"{torch.get_num_threads()} torch thread (NumPy BLAS: {blas_threads()}), "
+        f"torch {torch.__version__}.\n\n"
+        f"One training step = zero_grad, forward, MSE, backward, SGD(lr {LR}, momentum "
+        f"{MOMENTUM}) step on a batch of {BATCH_SIZE}, P = {NUM_HIDDEN}; every model on the "
+        f"same fixed batches. Each of {repeats} repeats times a block of {steps} steps of "
+        f"every model in turn. step = median over the repeats of the time per step; "
+        f"min–max = its range over the repeats; epoch = median step time × "
+        f"{STEPS_PER_EPOCH} (10,000 samples / batch {BATCH_SIZE}); x LSTM = epoch time / "
+        f"nn.LSTM's epoch time at the same L. GFLOP/s = flops of one step by "
+        f"`alarmwork_flops` (the same arithmetic for both engines) / median step time; "
+        f"% of peak against a nominal single-core peak of {peak_gflops:g} GFLOP/s "
+        f"(default: 2 FMA units × 8 float32 lanes × 2 flops × 3 GHz; not measured).")
+
+
+def write_results(results_dir, rows, text):
+    """training_speed.csv and .md under `results_dir`; returns their paths."""
+    base = os.path.join(results_dir, "training_speed")
+    atomic_write_text(base + ".csv", rows.to_csv(index=False))
+    atomic_write_text(base + ".md", f"# Training speed\n\n{text}\n")
+    return [base + ".csv", base + ".md"]
+
+
+# ------------------------------------------------------------------------------ command line
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description="Time one training epoch of SimpleRNN, LSTM and AlarmworkNet (both "
+                    "engines) at each sequence length, on one CPU thread.")
+    parser.add_argument("--quick", action="store_true",
+                        help="the whole path in seconds: L = "
+                             f"{' '.join(map(str, QUICK['lengths']))}, "
+                             f"{QUICK['repeats']} repeats of {QUICK['steps']} steps "
+                             "(numbers are rough)")
+    parser.add_argument("--models", nargs="+", choices=list(ENTRIES), default=list(ENTRIES),
+                        metavar="MODEL",
+                        help=f"models to time, from {', '.join(ENTRIES)} (default: all); "
+                             "lstm is always timed too, as the reference of 'x LSTM'")
+    parser.add_argument("--lengths", type=data.sequence_length, nargs="+", metavar="L",
+                        help=f"sequence lengths (default: {' '.join(map(str, FULL['lengths']))}; "
+                             f"with --quick {' '.join(map(str, QUICK['lengths']))})")
+    parser.add_argument("--repeats", type=data.positive_int, metavar="R",
+                        help=f"timed blocks per model and length (default: {FULL['repeats']}; "
+                             f"with --quick {QUICK['repeats']})")
+    parser.add_argument("--steps", type=data.positive_int, metavar="K",
+                        help=f"training steps per block (default: {FULL['steps']}; "
+                             f"with --quick {QUICK['steps']})")
+    parser.add_argument("--peak-gflops", type=data.positive_float, default=NOMINAL_PEAK_GFLOPS,
+                        metavar="GFLOPS",
+                        help="nominal single-core float32 peak the achieved GFLOP/s is "
+                             "compared with (default: %(default)g, one AVX2 core with two "
+                             "FMA units at 3 GHz)")
+    parser.add_argument("--results-dir", default="results",
+                        help="folder of training_speed.csv and .md (default: %(default)s)")
+    args = parser.parse_args(argv)
+    defaults = QUICK if args.quick else FULL
+    for key in ("lengths", "repeats", "steps"):
+        if getattr(args, key) is None:
+            setattr(args, key, defaults[key])
+    args.models = [name for name in ENTRIES if name in args.models or name == REFERENCE]
+    return args
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else map(str, argv))
+    args = parse_args(argv)
+    torch.set_num_threads(1)
+    try:
+        os.makedirs(args.results_dir, exist_ok=True)  # fail now, not after the timing
+    except OSError as error:
+        sys.exit(f"error: cannot write results to '{args.results_dir}' ({error.strerror})")
+
+    rows = measure(args.models, args.lengths, args.repeats, args.steps, args.peak_gflops)
+    text = "\n\n".join([caption(argv, args.repeats, args.steps, args.peak_gflops), table(rows)])
+    print(text)
+    try:
+        paths = write_results(args.results_dir, rows, text)
+    except OSError as error:
+        sys.exit(f"error: cannot write results to '{args.results_dir}' ({error})")
+    print(f"\nwritten: {', '.join(paths)}")
+
+
+if __name__ == "__main__":
+    main()

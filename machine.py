@@ -1,0 +1,33 @@
+"""What machine a measurement ran on, for the captions of the benchmarks."""
+import os
+import platform
+
+from threadpoolctl import threadpool_info
+
+
+def cpu_model():
+    """The CPU's model name from /proc/cpuinfo, else what the platform module knows."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def blas_threads():
+    """NumPy's BLAS threads, which the bptt engine uses (bptt.py limits them to one)."""
+    counts = sorted({pool["num_threads"] for pool in threadpool_info()
+                     if pool["user_api"] == "blas"})
+    return "/".join(map(str, counts)) or "?"
+
+
+def load_average():
+    """The 1-minute load average, e.g. '2.1', or '?' where the system does not say."""
+    try:
+        return f"{os.getloadavg()[0]:.1f}"
+    except (AttributeError, OSError):
+        return "?"
+

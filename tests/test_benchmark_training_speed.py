@@ -78,12 +78,18 @@ def test_epoch_time_is_500_median_steps(quick_run):
     assert rows.epoch_s.to_numpy() == pytest.approx(500 * rows.step_ms.to_numpy() / 1e3)
 
 
-def test_ratio_divides_by_the_lstm_epoch_time_at_the_same_length(quick_run):
+def test_ratio_to_lstm_is_the_median_of_ratios_paired_by_repeat(monkeypatch):
+    times = {"lstm": [1.0, 2.0, 3.0], "alarmwork_bptt": [3.0, 1.0, 2.0]}
+    monkeypatch.setattr(bench, "time_length", lambda names, seq_len, repeats, steps: times)
+    rows = bench.measure(["lstm", "alarmwork_bptt"], [10], repeats=3, steps=1, peak_gflops=96)
+    ratios = dict(zip(rows.engine, rows.ratio_to_lstm))
+    assert ratios["nn.LSTM"] == 1.0
+    assert ratios["bptt"] == pytest.approx(2.0 / 3.0)   # median of 3, 0.5, 2/3 (not 2 / 2)
+
+
+def test_lstm_rows_have_ratio_one_at_every_length(quick_run):
     rows = read_rows(quick_run)
-    lstm = rows[rows.model == "LSTM"].set_index("seq_len").epoch_s
     assert (rows[rows.model == "LSTM"].ratio_to_lstm == 1.0).all()
-    expected = rows.epoch_s / rows.seq_len.map(lstm)
-    assert rows.ratio_to_lstm.to_numpy() == pytest.approx(expected.to_numpy())
 
 
 def test_gflops_are_the_counted_flops_over_the_median_step_for_alarmwork_only(quick_run):

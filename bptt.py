@@ -75,9 +75,7 @@ def backward_steps(grad_z_in1, z_in1_steps, z_in2_fired, W_rec1, W_rec2):
         if l % 2 == 0:
             d2 = np.multiply(g2, d_in2[l // 2], out=d_in2[l // 2])
             g2 = np.dot(d2, W_rec2)
-            g2 += dz_in12
-        else:
-            g2 += dz_in12                                   # g2 is always our own buffer here
+        g2 += dz_in12                   # odd l: the copied step passes g2 through unchanged
         g1 = dz_in12
     return d_in1, d_in2
 

@@ -3,6 +3,7 @@
 accuracy.csv holds one row per run; accuracy.md, accuracy.png and learning_curves.png
 are computed from the same records, so they can always be rebuilt (`train_rnn.py --report`).
 """
+import math
 import os
 
 import matplotlib
@@ -140,9 +141,13 @@ def plot_learning_curves(records, path):
     """Dev accuracy per epoch, one panel per length, mean and min-max band across seeds."""
     lengths = sorted({r["config"]["seq_len"] for r in records})
     models = list(dict.fromkeys(r["config"]["model"] for r in records))
-    figure, panels = plt.subplots(1, len(lengths), figsize=(3.6 * len(lengths), 3.6),
+    columns = min(len(lengths), 2)
+    rows = math.ceil(len(lengths) / columns)
+    figure, panels = plt.subplots(rows, columns, figsize=(4.8 * columns, 3.4 * rows + 0.6),
                                   sharey=True, squeeze=False)
-    for panel, seq_len in zip(panels[0], lengths):
+    for panel in panels.flat[len(lengths):]:
+        panel.set_visible(False)
+    for panel, seq_len in zip(panels.flat, lengths):
         for i, model in enumerate(models):
             curves = [[h["dev_accuracy"] for h in r["history"]] for r in records
                       if r["config"]["model"] == model and r["config"]["seq_len"] == seq_len]
@@ -159,10 +164,10 @@ def plot_learning_curves(records, path):
                                    color=f"C{i}", alpha=0.2)
         panel.set_title(f"L = {seq_len}")
         panel.set_xlabel("epochs trained")
+        panel.set_ylabel("dev accuracy (%)")
         panel.xaxis.set_major_locator(MaxNLocator(integer=True))
         panel.grid(alpha=0.3)
         panel.legend(fontsize=7, loc="lower right")
-    panels[0][0].set_ylabel("dev accuracy (%)")
     panels[0][0].set_ylim(0, 102)
     figure.suptitle("Dev accuracy during training: mean across seeds, band = min to max")
     figure.tight_layout()

@@ -20,6 +20,7 @@ import os
 import shlex
 import sys
 import time
+import timeit
 
 import numpy as np
 import pandas as pd
@@ -51,8 +52,8 @@ ENTRIES = {
 }
 REFERENCE = "lstm"    # the "x LSTM" column divides by this entry's step time
 
-FULL = {"lengths": [10, 50, 70, 100], "repeats": 21, "steps": 40}
-QUICK = {"lengths": [4, 10], "repeats": 3, "steps": 3}
+FULL = {"lengths": [10, 50, 70, 100], "repeats": 21, "steps": 40, "calls": 20_000}
+QUICK = {"lengths": [4, 10], "repeats": 3, "steps": 3, "calls": 200}
 
 
 # ------------------------------------------------------------------------------ arithmetic
@@ -181,6 +182,43 @@ def measure(names, lengths, repeats, steps, peak_gflops):
                  "flops_per_step", "gflops", "peak_fraction"]]
 
 
+# ------------------------------------------------------------------------------ cost of one call
+
+def call_costs(calls, repeats):
+    """Microseconds per call of the recurrence loop's operations, NumPy against torch.
+
+    On the loop's shapes (batch 20 x P = 50) every call is mostly fixed overhead, and the
+    loop makes a handful of them per time step: this is why bptt.py loops in NumPy.
+    Median over `repeats` timings of `calls` calls each.
+    """
+    rng = np.random.default_rng(0)
+    a, b, out = (rng.standard_normal((BATCH_SIZE, NUM_HIDDEN), dtype=np.float32) for _ in range(3))
+    w = rng.standard_normal((NUM_HIDDEN, NUM_HIDDEN), dtype=np.float32)
+    ta, tb, tout, tw = (torch.from_numpy(v) for v in (a, b, out, w))
+    operations = {
+        "matrix product z @ W": (lambda: np.dot(a, w), lambda: torch.mm(ta, tw)),
+        "add, into a buffer": (lambda: np.add(a, b, out=out), lambda: torch.add(ta, tb, out=tout)),
+        "multiply, into a buffer": (lambda: np.multiply(a, b, out=out),
+                                    lambda: torch.mul(ta, tb, out=tout)),
+        "tanh, into a buffer": (lambda: np.tanh(a, out=out), lambda: torch.tanh(ta, out=tout)),
+    }
+    rows = []
+    for name, (numpy_call, torch_call) in operations.items():
+        numpy_us, torch_us = (
+            1e6 * float(np.median(timeit.repeat(call, number=calls, repeat=repeats))) / calls
+            for call in (numpy_call, torch_call))
+        rows.append({"operation": name, "numpy_us": numpy_us, "torch_us": torch_us,
+                     "torch_over_numpy": torch_us / numpy_us})
+    return pd.DataFrame(rows)
+
+
+def call_costs_table(costs):
+    lines = [{"operation (20 x 50, float32)": r.operation, "NumPy (µs)": f"{r.numpy_us:.2f}",
+              "torch (µs)": f"{r.torch_us:.2f}", "torch / NumPy": f"{r.torch_over_numpy:.1f}"}
+             for r in costs.itertuples()]
+    return tabulate(lines, headers="keys", tablefmt="github", disable_numparse=True)
+
+
 # ------------------------------------------------------------------------------ tables
 
 def table(rows):
@@ -218,12 +256,13 @@ def caption(argv, repeats, steps, peak_gflops):
         f"(default: 2 FMA units × 8 float32 lanes × 2 flops × 3 GHz; not measured).")
 
 
-def write_results(results_dir, rows, text):
-    """training_speed.csv and .md under `results_dir`; returns their paths."""
+def write_results(results_dir, rows, costs, text):
+    """training_speed.csv, training_speed_calls.csv and .md under `results_dir`; their paths."""
     base = os.path.join(results_dir, "training_speed")
     atomic_write_text(base + ".csv", rows.to_csv(index=False))
+    atomic_write_text(base + "_calls.csv", costs.to_csv(index=False))
     atomic_write_text(base + ".md", f"# Training speed\n\n{text}\n")
-    return [base + ".csv", base + ".md"]
+    return [base + ".csv", base + "_calls.csv", base + ".md"]
 
 
 # ------------------------------------------------------------------------------ command line
@@ -259,6 +298,7 @@ def parse_args(argv=None):
                         help="folder of training_speed.csv and .md (default: %(default)s)")
     args = parser.parse_args(argv)
     defaults = QUICK if args.quick else FULL
+    args.calls = defaults["calls"]
     for key in ("lengths", "repeats", "steps"):
         if getattr(args, key) is None:
             setattr(args, key, defaults[key])
@@ -276,10 +316,14 @@ def main(argv=None):
         sys.exit(f"error: cannot write results to '{args.results_dir}' ({error.strerror})")
 
     rows = measure(args.models, args.lengths, args.repeats, args.steps, args.peak_gflops)
-    text = "\n\n".join([caption(argv, args.repeats, args.steps, args.peak_gflops), table(rows)])
+    costs = call_costs(args.calls, args.repeats)
+    text = "\n\n".join([
+        caption(argv, args.repeats, args.steps, args.peak_gflops), table(rows),
+        f"Cost of one call on the recurrence loop's shapes (median of {args.repeats} timings "
+        f"of {args.calls} calls):", call_costs_table(costs)])
     print(text)
     try:
-        paths = write_results(args.results_dir, rows, text)
+        paths = write_results(args.results_dir, rows, costs, text)
     except OSError as error:
         sys.exit(f"error: cannot write results to '{args.results_dir}' ({error})")
     print(f"\nwritten: {', '.join(paths)}")

@@ -110,14 +110,15 @@ def test_markdown_has_the_command_the_machine_and_a_line_per_row(quick_run):
     assert f"python benchmark_training_speed.py --quick --results-dir {quick_run}" in text
     assert bench.cpu_model() in text and "1 torch thread" in text and torch.__version__ in text
     assert "× 500" in text
-    table_lines = [line for line in text.splitlines() if line.startswith("| ")]
+    speed_table = text.split("Cost of one call")[0]
+    table_lines = [line for line in speed_table.splitlines() if line.startswith("| ")]
     assert "x LSTM" in table_lines[0] and "GFLOP/s" in table_lines[0]
     assert len(table_lines) == 1 + len(ALL_ROWS) * len(QUICK_LENGTHS)
 
 
 def test_no_temporary_files_are_left_behind(quick_run):
-    assert sorted(p.name for p in quick_run.iterdir()) == ["training_speed.csv",
-                                                           "training_speed.md"]
+    assert sorted(p.name for p in quick_run.iterdir()) == [
+        "training_speed.csv", "training_speed.md", "training_speed_calls.csv"]
 
 
 def test_lstm_is_timed_as_the_reference_even_when_not_asked_for(tmp_path):
@@ -126,3 +127,12 @@ def test_lstm_is_timed_as_the_reference_even_when_not_asked_for(tmp_path):
     rows = read_rows(tmp_path)
     assert rows.model.tolist() == ["LSTM", "AlarmworkNet"]
     assert rows.peak_fraction[1] == pytest.approx(rows.gflops[1] / 10)
+
+
+def test_call_costs_compare_numpy_and_torch_for_every_loop_operation(quick_run):
+    costs = pd.read_csv(quick_run / "training_speed_calls.csv")
+    assert list(costs.operation) == ["matrix product z @ W", "add, into a buffer",
+                                     "multiply, into a buffer", "tanh, into a buffer"]
+    assert (costs.numpy_us > 0).all() and (costs.torch_us > 0).all()
+    assert costs.torch_over_numpy.to_numpy() == pytest.approx((costs.torch_us / costs.numpy_us).to_numpy())
+    assert "torch / NumPy" in (quick_run / "training_speed.md").read_text()

@@ -47,10 +47,13 @@ def comparison_table(settings):
                 accuracies = [None if pd.isna(a) else a for a in cell["test_accuracy"]]
                 row.append(report.cell_text(accuracies) if len(cell) else "")
                 row.append(f"{cell['max_epoch_grad_norm'].median():.3g}" if len(cell) else "")
+                clipped = cell["clipped_fraction"].dropna() if "clipped_fraction" in cell else []
+                row.append(f"{100 * clipped.mean():.1f}" if len(clipped) else "-")
             rows.append(row)
     headers = ["model", "L"]
     for label, _ in settings:
-        headers += [f"{label}: test accuracy (%)", f"{label}: max epoch grad norm (median)"]
+        headers += [f"{label}: test accuracy (%)", f"{label}: max epoch-mean grad norm (median)",
+                    f"{label}: batches clipped (%)"]
     return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
 
 

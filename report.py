@@ -49,11 +49,18 @@ def runs_table(records):
             "train_seconds": record["train_seconds"], "engine": config["engine"],
             "clip_grad_norm": config["clip_grad_norm"], "shuffle": config["shuffle"],
             "epochs": config["epochs"], "lr": config["lr"], "hidden": config["hidden"],
-            "max_epoch_grad_norm": max((h["grad_norm"] for h in record["history"] if "grad_norm" in h),
-                                       default=None),
+            "max_epoch_grad_norm": history_stat(record, "grad_norm", max),
+            "max_batch_grad_norm": history_stat(record, "grad_norm_max", max),
+            "clipped_fraction": history_stat(record, "clipped_fraction", np.mean),
             "run": run_key(config),
         })
     return pd.DataFrame(rows).astype({"diverged_epoch": "Int64"})  # an integer column with gaps
+
+
+def history_stat(record, key, reduce):
+    """`reduce` over the epochs of one per-epoch quantity; None if the record has none."""
+    values = [epoch[key] for epoch in record["history"] if key in epoch]
+    return float(reduce(values)) if values else None
 
 
 def cell_text(test_accuracies):

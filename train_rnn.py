@@ -82,21 +82,24 @@ def train_run(config, arrays, show_progress=True, progress_position=None):
             break
         order = (torch.randperm(num_train, generator=shuffler) if config["shuffle"]
                  else torch.arange(num_train)).to(device)
-        loss_sum, grad_norm_sum, num_batches = 0.0, 0.0, 0
+        loss_sum, grad_norms = 0.0, []
         for i in range(0, num_train, batch_size):
             batch = order[i:i + batch_size]
             optimizer.zero_grad()
             loss = loss_fn(model(x_train[batch]), t_train[batch])
             loss.backward()
-            grad_norm = clip_or_measure(model.parameters(), config["clip_grad_norm"])
+            grad_norms.append(clip_or_measure(model.parameters(), config["clip_grad_norm"]).item())
             optimizer.step()
             loss_sum += loss.item()
-            grad_norm_sum += grad_norm.item()
-            num_batches += 1
             if not math.isfinite(loss_sum):
                 break
         epochs_run += 1
-        history[-1].update(train_loss=loss_sum / num_batches, grad_norm=grad_norm_sum / num_batches)
+        num_batches = len(grad_norms)
+        history[-1].update(train_loss=loss_sum / num_batches, grad_norm=sum(grad_norms) / num_batches,
+                           grad_norm_max=max(grad_norms))
+        if config["clip_grad_norm"] is not None:
+            clipped = sum(norm > config["clip_grad_norm"] for norm in grad_norms)
+            history[-1]["clipped_fraction"] = clipped / num_batches
         progress.update(1)
         progress.set_postfix(loss=f"{loss_sum / num_batches:.4f}", dev=f"{dev_accuracy:.1f}%")
         if not math.isfinite(loss_sum):

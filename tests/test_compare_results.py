@@ -36,10 +36,18 @@ def test_comparison_table_has_each_setting_per_model_and_length(two_settings, ca
     assert (root / "comparison.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_clipped_runs_record_norms_above_the_threshold_before_clipping(two_settings):
+def test_clipped_runs_record_norms_before_clipping_and_how_often_they_were_clipped(two_settings):
     runs = compare_results.load_runs(str(two_settings / "clip"))
     assert (runs["clip_grad_norm"] == 0.05).all()
     assert (runs["max_epoch_grad_norm"] > 0.05).any()
+    for history in runs["history"]:
+        for epoch in history[:-1]:
+            assert epoch["grad_norm_max"] >= epoch["grad_norm"] > 0
+            assert 0.0 <= epoch["clipped_fraction"] <= 1.0
+    clipped = [e["clipped_fraction"] for h in runs["history"] for e in h[:-1]]
+    assert max(clipped) > 0   # a threshold this low clips some batches
+    protocol = compare_results.load_runs(str(two_settings / "protocol"))
+    assert protocol["clipped_fraction"].isna().all()
 
 
 def test_a_folder_without_results_is_a_one_line_error(tmp_path):

@@ -125,7 +125,9 @@ def plot_accuracy(runs, path):
             continue
         stats = of_model.groupby("seq_len")["test_accuracy"].agg(["mean", "std"]).fillna(0.0)
         color = f"C{i}"
-        axes.errorbar(stats.index, stats["mean"], yerr=stats["std"], marker="o", capsize=4,
+        below = stats["mean"] - (stats["mean"] - stats["std"]).clip(lower=0)   # bars stay in 0..100
+        above = (stats["mean"] + stats["std"]).clip(upper=100) - stats["mean"]
+        axes.errorbar(stats.index, stats["mean"], yerr=[below, above], marker="o", capsize=4,
                       color=color, label=f"{model} (mean ± std)")
         jitter = (i - 1) * 0.01 * span  # the single runs sideways, so they do not hide each other
         axes.scatter(of_model["seq_len"] + jitter, of_model["test_accuracy"], s=12,

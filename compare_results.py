@@ -35,6 +35,12 @@ def load_runs(results_dir):
     return runs
 
 
+def common_seeds(settings):
+    """Keep the seeds that every setting has, so each cell compares the same initializations."""
+    seeds = set.intersection(*(set(runs["seed"]) for _, runs in settings))
+    return [(label, runs[runs["seed"].isin(seeds)]) for label, runs in settings]
+
+
 def comparison_table(settings):
     """One row per (model, length): each setting's cell text and the largest gradient norm."""
     first = settings[0][1]
@@ -108,9 +114,11 @@ def main(argv=None):
         settings = [(label, load_runs(folder)) for label, folder in zip(labels, args.folders)]
     except (OSError, KeyError, ValueError) as error:
         sys.exit(f"error: {error}")
+    settings = common_seeds(settings)
     table = comparison_table(settings)
-    counts = ", ".join(f"{label}: {runs['seed'].nunique()} seed(s)" for label, runs in settings)
-    text = (f"Test accuracy (%): mean ± std (solved runs / runs), {counts}.\n"
+    seeds = sorted(set(settings[0][1]["seed"]))
+    text = (f"Test accuracy (%): mean ± std (runs with test accuracy >= {report.SOLVED_ACCURACY:.0f} % "
+            f"/ runs), seeds {', '.join(map(str, seeds))} (those all settings have).\n"
             f"Made by: python compare_results.py {shlex.join(argv if argv is not None else sys.argv[1:])}"
             f"\n\n{table}\n")
     atomic_write_text(os.path.join(args.output, "comparison.md"), text)

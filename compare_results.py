@@ -35,10 +35,14 @@ def load_runs(results_dir):
     return runs
 
 
-def common_seeds(settings):
-    """Keep the seeds that every setting has, so each cell compares the same initializations."""
-    seeds = set.intersection(*(set(runs["seed"]) for _, runs in settings))
-    return [(label, runs[runs["seed"].isin(seeds)]) for label, runs in settings]
+def common_runs(settings):
+    """Keep the (model, length, seed) runs that every setting has: each cell then compares
+    the same initializations, even where one setting has more seeds than another."""
+    def keys(runs):
+        return set(zip(runs["model"], runs["seq_len"], runs["seed"]))
+    shared = set.intersection(*(keys(runs) for _, runs in settings))
+    return [(label, runs[[key in shared for key in zip(runs["model"], runs["seq_len"], runs["seed"])]])
+            for label, runs in settings]
 
 
 def comparison_table(settings):
@@ -114,11 +118,10 @@ def main(argv=None):
         settings = [(label, load_runs(folder)) for label, folder in zip(labels, args.folders)]
     except (OSError, KeyError, ValueError) as error:
         sys.exit(f"error: {error}")
-    settings = common_seeds(settings)
+    settings = common_runs(settings)
     table = comparison_table(settings)
-    seeds = sorted(set(settings[0][1]["seed"]))
     text = (f"Test accuracy (%): mean ± std (runs with test accuracy >= {report.SOLVED_ACCURACY:.0f} % "
-            f"/ runs), seeds {', '.join(map(str, seeds))} (those all settings have).\n"
+            "/ runs); each cell compares the seeds that every setting has for it.\n"
             f"Made by: python compare_results.py {shlex.join(argv if argv is not None else sys.argv[1:])}"
             f"\n\n{table}\n")
     atomic_write_text(os.path.join(args.output, "comparison.md"), text)

@@ -46,24 +46,25 @@ def common_runs(settings):
 
 
 def comparison_table(settings):
-    """One row per (model, length): each setting's cell text and the largest gradient norm."""
+    """One row per (model, length): each setting's accuracy cell, its gradient norm and, for
+    a setting that clips, the per cent of batches clipped."""
     first = settings[0][1]
+    clips = [bool(runs["clipped_fraction"].notna().any()) for _, runs in settings]
     rows = []
     for model in dict.fromkeys(first["model"]):
         for seq_len in sorted(set(first["seq_len"])):
             row = [model, seq_len]
-            for _, runs in settings:
+            for (_, runs), clip in zip(settings, clips):
                 cell = runs[(runs["model"] == model) & (runs["seq_len"] == seq_len)]
                 accuracies = [None if pd.isna(a) else a for a in cell["test_accuracy"]]
                 row.append(report.cell_text(accuracies) if len(cell) else "")
                 row.append(f"{cell['max_epoch_grad_norm'].median():.3g}" if len(cell) else "")
-                clipped = cell["clipped_fraction"].dropna() if "clipped_fraction" in cell else []
-                row.append(f"{100 * clipped.mean():.1f}" if len(clipped) else "-")
+                if clip:
+                    row.append(f"{100 * cell['clipped_fraction'].mean():.1f}" if len(cell) else "")
             rows.append(row)
     headers = ["model", "L"]
-    for label, _ in settings:
-        headers += [f"{label}: test accuracy (%)", f"{label}: max epoch-mean grad norm (median)",
-                    f"{label}: batches clipped (%)"]
+    for (label, _), clip in zip(settings, clips):
+        headers += [f"{label}: test %", f"{label}: grad norm"] + [f"{label}: clipped %"] * clip
     return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
 
 
@@ -121,7 +122,9 @@ def main(argv=None):
     settings = common_runs(settings)
     table = comparison_table(settings)
     text = (f"Test accuracy (%): mean ± std (runs with test accuracy >= {report.SOLVED_ACCURACY:.0f} % "
-            "/ runs); each cell compares the seeds that every setting has for it.\n"
+            "/ runs); each cell compares the seeds that every setting has for it. grad norm: the "
+            "largest epoch-mean gradient norm of a run, before clipping (median over the runs); "
+            "clipped %: batches whose gradient was rescaled, over all epochs and runs.\n"
             f"Made by: python compare_results.py {shlex.join(argv if argv is not None else sys.argv[1:])}"
             f"\n\n{table}\n")
     atomic_write_text(os.path.join(args.output, "comparison.md"), text)

@@ -24,7 +24,8 @@ def test_comparison_table_has_each_setting_per_model_and_length(two_settings, ca
     assert text.strip() == capsys.readouterr().out.strip()
     assert "each cell compares the seeds that every setting has for it" in text
     lines = [line for line in text.splitlines() if line.startswith("| ")]
-    assert "protocol: test accuracy (%)" in lines[0] and "clip 0.05: test accuracy (%)" in lines[0]
+    assert "protocol: test %" in lines[0] and "clip 0.05: test %" in lines[0]
+    assert "clip 0.05: clipped %" in lines[0] and "protocol: clipped %" not in lines[0]
     body = lines[1:]
     assert [cells.split("|")[1:3] for cells in body] == [
         [f" {m:<12} ", f" {L}   "] for m in ("LSTM", "AlarmworkNet") for L in (4, 6)]

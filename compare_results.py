@@ -79,7 +79,7 @@ def plot_comparison(settings, path):
         for (label, runs), style in zip(settings, styles):
             of_model = runs[runs["model"] == model]
             stats = of_model.groupby("seq_len")["test_accuracy"].agg(["mean", "std"]).fillna(0.0)
-            top.errorbar(stats.index, stats["mean"], yerr=stats["std"], linestyle=style,
+            top.errorbar(stats.index, stats["mean"], yerr=report.error_bars(stats), linestyle=style,
                          marker="o", capsize=4, label=label)
             histories = [h for h, L in zip(of_model["history"], of_model["seq_len"]) if L == longest]
             norms = [[e["grad_norm"] for e in h if "grad_norm" in e] for h in histories]

@@ -114,6 +114,13 @@ def save_figure(figure, path):
     plt.close(figure)
 
 
+def error_bars(stats):
+    """Mean ± std as (below, above) for errorbar, cut at 0 and 100 %: accuracy stays in range."""
+    below = stats["mean"] - (stats["mean"] - stats["std"]).clip(lower=0)
+    above = (stats["mean"] + stats["std"]).clip(upper=100) - stats["mean"]
+    return [below, above]
+
+
 def plot_accuracy(runs, path):
     """Test accuracy against sequence length, one line per model, error bars across seeds."""
     figure, axes = plt.subplots(figsize=(6.4, 4.2))
@@ -125,9 +132,7 @@ def plot_accuracy(runs, path):
             continue
         stats = of_model.groupby("seq_len")["test_accuracy"].agg(["mean", "std"]).fillna(0.0)
         color = f"C{i}"
-        below = stats["mean"] - (stats["mean"] - stats["std"]).clip(lower=0)   # bars stay in 0..100
-        above = (stats["mean"] + stats["std"]).clip(upper=100) - stats["mean"]
-        axes.errorbar(stats.index, stats["mean"], yerr=[below, above], marker="o", capsize=4,
+        axes.errorbar(stats.index, stats["mean"], yerr=error_bars(stats), marker="o", capsize=4,
                       color=color, label=f"{model} (mean ± std)")
         jitter = (i - 1) * 0.01 * span  # the single runs sideways, so they do not hide each other
         axes.scatter(of_model["seq_len"] + jitter, of_model["test_accuracy"], s=12,

@@ -92,6 +92,7 @@ def plot_comparison(settings, path):
         top.set_title(model)
         top.set_xlabel("sequence length L (time steps)")
         top.set_ylim(0, 102)
+        top.set_xticks(sorted(set(settings[0][1]["seq_len"])))
         top.grid(alpha=0.3)
         top.legend(fontsize=8, loc="lower left")
         bottom.set_title(f"{model}, L = {longest}")

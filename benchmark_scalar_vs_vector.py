@@ -32,6 +32,7 @@ from tqdm import tqdm
 
 import generate_data_adding_problem as data
 from atomic_files import atomic_write, atomic_write_text
+from cli_types import positive_int
 from machine import blas_threads, cpu_model, load_average
 from models import AlarmworkRNN
 
@@ -332,7 +333,7 @@ def parse_args(argv=None):
                              "(numbers are rough)")
     parser.add_argument("--results-dir", default="results",
                         help="folder of scalar_vs_vector.csv, .md and .png (default: %(default)s)")
-    parser.add_argument("--threads", type=data.positive_int, default=1,
+    parser.add_argument("--threads", type=positive_int, default=1,
                         help="torch threads while timing (default: %(default)s)")
     return parser.parse_args(argv)
 

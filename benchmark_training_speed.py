@@ -11,7 +11,8 @@ model runs a block of K steps, so machine noise hits them alike. The epoch time 
 median per-step time over the repeats x 500 steps (10,000 samples / batch 20).
 
 Besides the time, the table gives the ratio to nn.LSTM at the same length and, for
-AlarmworkNet, the GFLOP/s achieved against its arithmetic (`alarmwork_flops`) and the
+AlarmworkNet and Clockwork(1,2,4,8), the GFLOP/s achieved against their arithmetic
+(`alarmwork_flops`, `clockwork_flops`) and the
 fraction of a nominal single-core peak that is.
 """
 import argparse
@@ -30,6 +31,7 @@ from torch import nn
 
 import generate_data_adding_problem as data
 from atomic_files import atomic_write_text
+from cli_types import positive_float, positive_int, sequence_length
 from machine import blas_threads, cpu_model
 from models import build_model
 
@@ -49,7 +51,11 @@ ENTRIES = {
     "lstm": ("LSTM", "lstm", "nn.LSTM"),
     "alarmwork_bptt": ("AlarmworkNet", "alarmwork", "bptt"),
     "alarmwork_autograd": ("AlarmworkNet", "alarmwork", "autograd"),
+    "clockwork_bptt": ("Clockwork(1,2,4,8)", "clockwork", "bptt"),
+    "clockwork_autograd": ("Clockwork(1,2,4,8)", "clockwork", "autograd"),
 }
+CLOCKWORK_PERIODS = (1, 2, 4, 8)
+PERIODS = {"alarmwork": (1, 2), "clockwork": CLOCKWORK_PERIODS}   # the hand-written models
 REFERENCE = "lstm"    # the "x LSTM" column divides by this entry's step time
 
 FULL = {"lengths": [10, 50, 70, 100], "repeats": 21, "steps": 40, "calls": 20_000}
@@ -60,6 +66,8 @@ QUICK = {"lengths": [4, 10], "repeats": 3, "steps": 3, "calls": 200}
 
 def alarmwork_flops(seq_len, batch, hidden, inputs=NUM_INPUTS, outputs=1):
     """Floating-point operations of one AlarmworkNet training step (forward, backward, SGD).
+
+    The clockwork count below with periods (1, 2); this docstring spells that case out.
 
     Counted from the equations of SPEC.md, not from what an engine happens to do:
     a product of an (n x k) by a (k x m) matrix is 2*n*k*m flops; every elementwise
@@ -81,21 +89,33 @@ def alarmwork_flops(seq_len, batch, hidden, inputs=NUM_INPUTS, outputs=1):
     SGD with momentum: 4 flops per parameter (buf = m*buf + g; p -= lr*buf), `optimizer_flops`.
     The products with the zero initial state (step 0) are counted like any other step.
     """
-    N, P, I, O = batch, hidden, inputs, outputs
-    L, F = seq_len, math.ceil(seq_len / 2)
+    return clockwork_flops(seq_len, batch, hidden, (1, 2), inputs, outputs)
+
+
+def clockwork_flops(seq_len, batch, hidden, periods, inputs=NUM_INPUTS, outputs=1):
+    """Floating-point operations of one training step of a clockwork network of K layers.
+
+    Counted as `alarmwork_flops` says, per layer k on its F_k = ceil(L / T_k) firing steps;
+    the sum s_k of the K - k states it reads costs (K - 1 - k) adds per element forward,
+    and as many backward, where its gradient reaches every one of those states.
+    """
+    N, P, I, O, K = batch, hidden, inputs, outputs, len(periods)
     projection = 2 * N * I * P + N * P
     recurrence = 2 * N * P * P + 2 * N * P
-    forward = L * (projection + recurrence + N * P) + F * (projection + recurrence)
     recurrence_back = 3 * N * P + 2 * (2 * N * P * P)
-    backward = L * (recurrence_back + projection + N * P) + F * (recurrence_back + projection)
+    forward = backward = 0
+    for k, period in enumerate(periods):
+        F_k, sums = math.ceil(seq_len / period), (K - 1 - k) * N * P
+        forward += F_k * (projection + recurrence + sums)
+        backward += F_k * (recurrence_back + projection + sums)
     head = (2 * N * P * O + 2 * N * O + 3 * N) + (N + 3 * N * O + 2 * (2 * N * P * O) + N * O)
-    return forward + backward + head + optimizer_flops(P, I, O)
+    return forward + backward + head + optimizer_flops(P, I, O, K)
 
 
-def optimizer_flops(hidden, inputs=NUM_INPUTS, outputs=1):
-    """SGD with momentum: 4 flops per parameter of AlarmworkNet, whatever the batch."""
+def optimizer_flops(hidden, inputs=NUM_INPUTS, outputs=1, layers=2):
+    """SGD with momentum: 4 flops per parameter of the network, whatever the batch."""
     P, I, O = hidden, inputs, outputs
-    return 4 * (2 * (P * I + P * P + P) + O * P + O)
+    return 4 * (layers * (P * I + P * P + P) + O * P + O)
 
 
 # ------------------------------------------------------------------------------ timing
@@ -109,7 +129,7 @@ def fixed_batches(seq_len, num_batches, batch_size=BATCH_SIZE):
 
 
 def training_step(model):
-    """One step of train_rnn.train_run's inner loop, as a function of the batch (x, t)."""
+    """One step of training.train_run's inner loop, as a function of the batch (x, t)."""
     optimizer = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
     loss_fn = nn.MSELoss()
 
@@ -142,8 +162,8 @@ def time_length(names, seq_len, repeats, steps):
     for name in names:
         _, registry_name, engine = ENTRIES[name]
         torch.manual_seed(0)
-        model = build_model(registry_name, NUM_HIDDEN,
-                            engine if registry_name == "alarmwork" else "bptt")
+        model = build_model(registry_name, NUM_HIDDEN, engine if registry_name in PERIODS
+                            else "bptt", periods=PERIODS.get(registry_name))
         runs[name] = training_step(model)
         time_block(runs[name], batches, steps)  # warm-up: allocations, first calls
     times = {name: [] for name in names}
@@ -161,8 +181,8 @@ def measure(names, lengths, repeats, steps, peak_gflops):
         for name in names:
             display, registry_name, engine = ENTRIES[name]
             step_s = float(np.median(times[name]))
-            flops = alarmwork_flops(seq_len, BATCH_SIZE, NUM_HIDDEN) \
-                if registry_name == "alarmwork" else None
+            flops = clockwork_flops(seq_len, BATCH_SIZE, NUM_HIDDEN, PERIODS[registry_name]) \
+                if registry_name in PERIODS else None
             rows.append({
                 "model": display, "engine": engine, "seq_len": seq_len,
                 "step_ms": 1e3 * step_s,
@@ -251,7 +271,7 @@ def caption(argv, repeats, steps, peak_gflops):
         f"min–max = its range over the repeats; epoch = median step time × "
         f"{STEPS_PER_EPOCH} (10,000 samples / batch {BATCH_SIZE}); x LSTM = median over the "
         f"repeats of (step time / nn.LSTM's step time in the same repeat), same L. GFLOP/s = flops of one step by "
-        f"`alarmwork_flops` (the same arithmetic for both engines) / median step time; "
+        f"`clockwork_flops` (the same arithmetic for both engines) / median step time; "
         f"% of peak against a nominal single-core peak of {peak_gflops:g} GFLOP/s "
         f"(default: 2 FMA units × 8 float32 lanes × 2 flops × 3 GHz; not measured).")
 
@@ -269,7 +289,8 @@ def write_results(results_dir, rows, costs, text):
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
-        description="Time one training epoch of SimpleRNN, LSTM and AlarmworkNet (both "
+        description="Time one training epoch of SimpleRNN, LSTM, AlarmworkNet and "
+                    "Clockwork(1,2,4,8) (both "
                     "engines) at each sequence length, on one CPU thread.")
     parser.add_argument("--quick", action="store_true",
                         help="the whole path in seconds: L = "
@@ -280,16 +301,16 @@ def parse_args(argv=None):
                         metavar="MODEL",
                         help=f"models to time, from {', '.join(ENTRIES)} (default: all); "
                              "lstm is always timed too, as the reference of 'x LSTM'")
-    parser.add_argument("--lengths", type=data.sequence_length, nargs="+", metavar="L",
+    parser.add_argument("--lengths", type=sequence_length, nargs="+", metavar="L",
                         help=f"sequence lengths (default: {' '.join(map(str, FULL['lengths']))}; "
                              f"with --quick {' '.join(map(str, QUICK['lengths']))})")
-    parser.add_argument("--repeats", type=data.positive_int, metavar="R",
+    parser.add_argument("--repeats", type=positive_int, metavar="R",
                         help=f"timed blocks per model and length (default: {FULL['repeats']}; "
                              f"with --quick {QUICK['repeats']})")
-    parser.add_argument("--steps", type=data.positive_int, metavar="K",
+    parser.add_argument("--steps", type=positive_int, metavar="K",
                         help=f"training steps per block (default: {FULL['steps']}; "
                              f"with --quick {QUICK['steps']})")
-    parser.add_argument("--peak-gflops", type=data.positive_float, default=NOMINAL_PEAK_GFLOPS,
+    parser.add_argument("--peak-gflops", type=positive_float, default=NOMINAL_PEAK_GFLOPS,
                         metavar="GFLOPS",
                         help="nominal single-core float32 peak the achieved GFLOP/s is "
                              "compared with (default: %(default)g, one AVX2 core with two "

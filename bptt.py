@@ -1,33 +1,38 @@
-"""AlarmworkNet's two recurrent layers with a backward pass through time derived by hand.
+"""The recurrence of a clockwork network of K layers, with a backward pass through time derived by hand.
 
-Forward, for l = 0 .. L-1 (0-based; rows are samples, so `W @ z` is written `z @ W.T`),
-with the input projections u_in1[l] = W_in1 x[l] + b_in1 and u_in2[l] = W_in2 x[l] + b_in2
-computed for all steps before the loop:
+AlarmworkNet is the case K = 2, periods (1, 2); ClockworkRNN is any K. Layer k fires at the
+0-based steps l with l % T_k == 0 (T_0 = 1: layer 0 fires at every step) and copies its
+state otherwise. Rows are samples, so `W @ z` is written `z @ W.T`. With the input
+projections u_k[l] = W_in_k x[l] + b_k computed for the firing steps before the loop, and
+all states zero before step 0:
 
-    z_in12[l] = z_in1[l-1] + z_in2[l-1]
-    z_in1[l]  = tanh(u_in1[l] + W_rec1 z_in12[l])
-    z_in2[l]  = tanh(u_in2[l] + W_rec2 z_in2[l-1])   if l is even, else z_in2[l-1]
+    s_k[l] = z_k[l-1] + z_(k+1)[l-1] + ... + z_(K-1)[l-1]      (layer k reads itself and
+                                                                 every slower layer)
+    z_k[l] = tanh(u_k[l] + W_rec_k s_k[l])     if l % T_k == 0, else z_k[l-1]
 
-Backward. Let g1[l] = dE/dz_in1[l] and g2[l] = dE/dz_in2[l], the total gradients (through
-every later use). Only z_in1[L-1] reaches the output, so g1[L-1] is the incoming
-gradient and g2[L-1] = 0. Going back one step at a time:
+For K = 2 these are AlarmworkNet's equations: s_0 = z_in12, s_1 = z_in2[l-1].
 
-    d_in1[l]  = g1[l] * (1 - z_in1[l]^2)              (through tanh)
-    dz_in12   = W_rec1^T d_in1[l]                      (z_in12[l] is a plain sum, so this
-    g1[l-1]   = dz_in12                                 reaches z_in1[l-1] and z_in2[l-1] alike)
-    even l:  d_in2[l] = g2[l] * (1 - z_in2[l]^2)
-             g2[l-1]  = dz_in12 + W_rec2^T d_in2[l]
-    odd l:   g2[l-1]  = dz_in12 + g2[l]               (a copied step passes its gradient
-                                                        through unchanged)
+Backward. Let G_k[l] = dE/dz_k[l], the total gradient (through every later use). Only
+z_0[L-1] reaches the output, so G_0[L-1] is the incoming gradient and G_k[L-1] = 0 for
+k > 0. Going back one step at a time, with F(l) the layers that fire at step l:
 
-The parameter gradients are sums over steps, taken after the loop in one product each:
+    d_k[l]     = G_k[l] * (1 - z_k[l]^2)                 k in F(l)  (through tanh)
+    ds_k[l]    = W_rec_k^T d_k[l]                        k in F(l)
+    G_j[l-1]   = sum_(k in F(l), k <= j) ds_k[l]         (s_k[l] is a plain sum of z_j[l-1],
+               + (G_j[l]  if j not in F(l))               j >= k; a copied step passes its
+                                                          gradient through unchanged)
 
-    dE/du_in1[l] = d_in1[l]        dE/dW_rec1 = sum_l d_in1[l] z_in12[l]^T
-    dE/du_in2[l] = d_in2[l]        dE/dW_rec2 = sum_(even l) d_in2[l] z_in2[l-1]^T
+The parameter gradients are sums over the firing steps, taken after the loop in one
+product each:
+
+    dE/du_k[l] = d_k[l]        dE/dW_rec_k = sum_(l in fired_k) d_k[l] s_k[l]^T
 
 The loops run in NumPy: on small matrices a NumPy call costs a few times less than a
 torch call, and the per-step cost here is call overhead, not arithmetic (benchmark:
-benchmark_training_speed.py). `tests/test_bptt.py` checks all of this against autograd.
+benchmark_training_speed.py). The suffix sums s_k for k > 0 change only on the steps
+where a layer at or above k fired, so the loop recomputes just those; layer 0's s_0 is
+kept for every step, the others are rebuilt from the stored states after the loop.
+`tests/test_bptt.py` checks all of this against autograd and gradcheck.
 """
 import numpy as np
 import torch
@@ -39,68 +44,116 @@ from threadpoolctl import threadpool_limits
 threadpool_limits(1, user_api="blas")
 
 
-def forward_steps(u_in1, u_in2, W_rec1, W_rec2):
-    """Run the recurrence; returns z_in1 and z_in12 of every step and z_in2 of every even step.
+def check_periods(periods):
+    """Periods start at 1 and strictly increase; returns them as a tuple of ints."""
+    periods = tuple(periods)
+    if (not periods or any(not isinstance(T, int) or isinstance(T, bool) for T in periods)
+            or periods[0] != 1 or any(a >= b for a, b in zip(periods, periods[1:]))):
+        raise ValueError(f"periods must be integers that start at 1 and strictly increase, "
+                         f"e.g. (1, 2, 4, 8); got {periods}")
+    return periods
 
-    u_in1: (L, N, P), u_in2: (ceil(L/2), N, P), NumPy arrays of one dtype.
+
+def schedule(seq_len, periods):
+    """For each step, (k, i) for every layer k > 0 that fires at it, i = its firing count so far.
+
+    Layer 0 fires at every step, so it is left out; u_k[i] and z_k's i-th stored state belong
+    to step l = i * T_k.
     """
-    L, N, P = u_in1.shape
-    W_rec1_T, W_rec2_T = W_rec1.T, W_rec2.T
-    z_in1_steps = np.empty_like(u_in1)
-    z_in12_steps = np.empty_like(u_in1)
-    z_in2_fired = np.empty_like(u_in2)
-    z_in1 = z_in2 = np.zeros((N, P), dtype=u_in1.dtype)
-    for l in range(L):
-        z_in12 = np.add(z_in1, z_in2, out=z_in12_steps[l])
-        a_in1 = np.dot(z_in12, W_rec1_T)
-        a_in1 += u_in1[l]
-        if l % 2 == 0:
-            a_in2 = np.dot(z_in2, W_rec2_T)
-            a_in2 += u_in2[l // 2]
-            z_in2 = np.tanh(a_in2, out=z_in2_fired[l // 2])
-        z_in1 = np.tanh(a_in1, out=z_in1_steps[l])
-    return z_in1_steps, z_in12_steps, z_in2_fired
+    return [[(k, l // T) for k, T in enumerate(periods) if k > 0 and l % T == 0]
+            for l in range(seq_len)]
 
 
-def backward_steps(grad_z_in1, z_in1_steps, z_in2_fired, W_rec1, W_rec2):
-    """The loop of the derivation above; returns dE/du_in1 and dE/du_in2 of every step."""
-    L = z_in1_steps.shape[0]
-    d_in1 = 1.0 - z_in1_steps * z_in1_steps                 # tanh' of every step, filled in
-    d_in2 = 1.0 - z_in2_fired * z_in2_fired                 # place with d_in1[l], d_in2[l]
-    g1 = grad_z_in1
-    g2 = np.zeros_like(grad_z_in1)
+def forward_steps(periods, u, W_rec):
+    """Run the recurrence; returns z_k at the firing steps of every layer, and s_0 of every step.
+
+    u[k]: (number of firing steps of layer k, N, P), NumPy arrays of one dtype.
+    """
+    K = len(periods)
+    L, N, P = u[0].shape
+    W_rec_T = [W.T for W in W_rec]
+    z_fired = [np.empty_like(u_k) for u_k in u]          # z_k[l] at the steps l layer k fires
+    s0_steps = np.empty_like(u[0])
+    zero = np.zeros((N, P), dtype=u[0].dtype)
+    z = [zero] * K                                       # the current state of every layer
+    s = [zero] * (K + 1)                                 # s[k]: sum of z[k:] for k >= 1; s[K] = 0
+    for l, fired in enumerate(schedule(L, periods)):
+        s0 = np.add(z[0], s[1], out=s0_steps[l])
+        a0 = np.dot(s0, W_rec_T[0])
+        a0 += u[0][l]
+        for k, i in fired:
+            a_k = np.dot(s[k], W_rec_T[k])
+            a_k += u[k][i]
+            z[k] = np.tanh(a_k, out=z_fired[k][i])
+        z[0] = np.tanh(a0, out=z_fired[0][l])
+        if fired:                                        # the sums that include a new state
+            s[K - 1] = z[K - 1]
+            for k in range(min(fired[-1][0], K - 2), 0, -1):
+                s[k] = z[k] + s[k + 1]
+    return z_fired, s0_steps
+
+
+def suffix_sums_at_fired_steps(periods, z_fired, k, seq_len):
+    """s_k[l] = z_k[l-1] + ... + z_(K-1)[l-1] at the steps layer k fires, from the stored states."""
+    previous = np.arange(periods[k], seq_len, periods[k]) - 1   # l - 1; s_k at step 0 is zero
+    total = None
+    for j in range(len(periods) - 1, k - 1, -1):           # summed in the forward loop's order
+        z_j = z_fired[j][previous // periods[j]]           # z_j[l-1]: its last firing at or before l-1
+        total = z_j if total is None else z_j + total
+    s_k = np.zeros_like(z_fired[k])
+    s_k[1:] = total
+    return s_k
+
+
+def backward_steps(periods, grad_z0, z_fired, W_rec):
+    """The loop of the derivation above; returns dE/du_k of every layer at its firing steps."""
+    K = len(periods)
+    L = z_fired[0].shape[0]
+    d = [1.0 - z_k * z_k for z_k in z_fired]             # tanh' of every firing step, filled in
+    G = [grad_z0] + [np.zeros_like(grad_z0) for _ in range(1, K)]   # in place with d_k[l]
+    firing = schedule(L, periods)
     for l in range(L - 1, -1, -1):
-        d1 = np.multiply(g1, d_in1[l], out=d_in1[l])
-        dz_in12 = np.dot(d1, W_rec1)
-        if l % 2 == 0:
-            d2 = np.multiply(g2, d_in2[l // 2], out=d_in2[l // 2])
-            g2 = np.dot(d2, W_rec2)
-        g2 += dz_in12                   # odd l: the copied step passes g2 through unchanged
-        g1 = dz_in12
-    return d_in1, d_in2
+        d0 = np.multiply(G[0], d[0][l], out=d[0][l])
+        reaching = G[0] = np.dot(d0, W_rec[0])           # reaching: sum of ds_k over fired k <= j
+        fired = dict(firing[l])
+        for j in range(1, K):
+            if j not in fired:
+                G[j] += reaching                          # a copied step passes G_j through
+                continue
+            d_j = np.multiply(G[j], d[j][fired[j]], out=d[j][fired[j]])
+            ds_j = np.dot(d_j, W_rec[j])
+            below, reaching = reaching, (reaching + ds_j if j < K - 1 else None)
+            G[j] = np.add(ds_j, below, out=ds_j)
+    return d
 
 
-class AlarmworkRecurrence(torch.autograd.Function):
-    """(u_in1, u_in2, W_rec1, W_rec2) -> z_in1 of the last step, shape (N, P).
+class ClockworkRecurrence(torch.autograd.Function):
+    """(periods, u_0 .. u_(K-1), W_rec_0 .. W_rec_(K-1)) -> z_0 of the last step, shape (N, P).
 
-    u_in1: (L, N, P) and u_in2: (ceil(L/2), N, P) are time-major CPU tensors.
+    u_k: (number of firing steps of layer k, N, P), time-major CPU tensors.
     """
 
     @staticmethod
-    def forward(ctx, u_in1, u_in2, W_rec1, W_rec2):
-        arrays = [t.detach().contiguous().numpy() for t in (u_in1, u_in2, W_rec1, W_rec2)]
-        z_in1_steps, z_in12_steps, z_in2_fired = forward_steps(*arrays)
-        ctx.arrays = arrays[2:], z_in1_steps, z_in12_steps, z_in2_fired
-        return torch.from_numpy(z_in1_steps[-1].copy())
+    def forward(ctx, periods, *tensors):
+        K = len(periods)
+        arrays = [t.detach().contiguous().numpy() for t in tensors]
+        u, W_rec = arrays[:K], arrays[K:]
+        z_fired, s0_steps = forward_steps(periods, u, W_rec)
+        ctx.periods, ctx.arrays = periods, (W_rec, z_fired, s0_steps)
+        return torch.from_numpy(z_fired[0][-1].copy())
 
     @staticmethod
-    def backward(ctx, grad_z_in1):
-        (W_rec1, W_rec2), z_in1_steps, z_in12_steps, z_in2_fired = ctx.arrays
-        d_in1, d_in2 = backward_steps(grad_z_in1.contiguous().numpy(), z_in1_steps,
-                                      z_in2_fired, W_rec1, W_rec2)
-        P = W_rec1.shape[0]
-        grad_W_rec1 = d_in1.reshape(-1, P).T @ z_in12_steps.reshape(-1, P)
-        z_in2_before = np.zeros_like(z_in2_fired)           # z_in2[l-1] at each even step l
-        z_in2_before[1:] = z_in2_fired[:-1]                 # (the copies in between change nothing)
-        grad_W_rec2 = d_in2.reshape(-1, P).T @ z_in2_before.reshape(-1, P)
-        return tuple(torch.from_numpy(g) for g in (d_in1, d_in2, grad_W_rec1, grad_W_rec2))
+    def backward(ctx, grad_z0):
+        periods, (W_rec, z_fired, s0_steps) = ctx.periods, ctx.arrays
+        d = backward_steps(periods, grad_z0.contiguous().numpy(), z_fired, W_rec)
+        L, _, P = s0_steps.shape
+        grad_W_rec = []
+        for k, d_k in enumerate(d):
+            s_k = s0_steps if k == 0 else suffix_sums_at_fired_steps(periods, z_fired, k, L)
+            grad_W_rec.append(d_k.reshape(-1, P).T @ s_k.reshape(-1, P))
+        return (None, *(torch.from_numpy(g) for g in d + grad_W_rec))
+
+
+def clockwork_recurrence(periods, u, W_rec):
+    """z_0 of the last step of the recurrence above; u and W_rec are lists of K tensors."""
+    return ClockworkRecurrence.apply(check_periods(periods), *u, *W_rec)

@@ -3,7 +3,9 @@
     python compare_results.py results results/clip1.0 --labels protocol "clip 1.0"
 
 Each folder's accuracy.csv (one row per run) and runs/ records are read; the comparison is
-written to results/comparison.md and results/comparison.png (see --output).
+written to results/comparison.md and results/comparison.png (see --output). Per cell, the
+solved counts of each setting are tested against the first (the reference) with Fisher's
+exact test (stats.py).
 """
 import argparse
 import json
@@ -16,6 +18,7 @@ import pandas as pd
 from tabulate import tabulate
 
 import report
+import stats
 from atomic_files import atomic_write_text
 
 plt = report.plt
@@ -45,31 +48,53 @@ def common_runs(settings):
             for label, runs in settings]
 
 
+def difference_text(reference_accuracies, accuracies):
+    """Whether two cells' solved counts differ at the 5 % level, with Fisher's two-sided p:
+    'yes (p = 0.003)', 'no (p = 0.17)'."""
+    p = stats.fisher_p(sum(map(stats.solved, reference_accuracies)), len(reference_accuracies),
+                       sum(map(stats.solved, accuracies)), len(accuracies))
+    return f"{'yes' if p < stats.SIGNIFICANCE_LEVEL else 'no'} (p {p_text(p)})"
+
+
+def p_text(p):
+    """'= 0.17', '= 0.044', '< 0.001': two significant digits, and never a rounded 0.05."""
+    if p < 0.001:
+        return "< 0.001"
+    digits = f"{p:.2g}"
+    return f"= {p:.3g}" if float(digits) == stats.SIGNIFICANCE_LEVEL else f"= {digits}"
+
+
 def comparison_table(settings):
     """One row per (model, length): each setting's accuracy cell, its gradient norm and, for
-    a setting that clips, the per cent of batches clipped."""
+    a setting that clips, the per cent of batches clipped; for each setting after the first,
+    whether its solved count differs from the first's (Fisher's exact test)."""
     first = settings[0][1]
     clips = [bool(runs["clipped_fraction"].notna().any()) for _, runs in settings]
     rows = []
     for model in dict.fromkeys(first["model"]):
         for seq_len in sorted(set(first["seq_len"])):
             row = [model, seq_len]
-            for (_, runs), clip in zip(settings, clips):
-                cell = runs[(runs["model"] == model) & (runs["seq_len"] == seq_len)]
-                accuracies = [None if pd.isna(a) else a for a in cell["test_accuracy"]]
-                row.append(report.cell_text(accuracies) if len(cell) else "")
+            cells = [runs[(runs["model"] == model) & (runs["seq_len"] == seq_len)]
+                     for _, runs in settings]
+            for cell, clip in zip(cells, clips):
+                row.append(report.cell_text(list(cell["test_accuracy"])) if len(cell) else "")
                 row.append(f"{cell['max_epoch_grad_norm'].median():.3g}" if len(cell) else "")
                 if clip:
                     row.append(f"{100 * cell['clipped_fraction'].mean():.1f}" if len(cell) else "")
+            for cell in cells[1:]:
+                row.append(difference_text(list(cells[0]["test_accuracy"]),
+                                           list(cell["test_accuracy"])) if len(cell) else "")
             rows.append(row)
     headers = ["model", "L"]
     for (label, _), clip in zip(settings, clips):
         headers += [f"{label}: test %", f"{label}: grad norm"] + [f"{label}: clipped %"] * clip
+    headers += [f"{label}: difference" for label, _ in settings[1:]]
     return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
 
 
 def plot_comparison(settings, path):
-    """Top: test accuracy against L per model and setting. Bottom: gradient norm per epoch."""
+    """Top: test accuracy against L per model and setting (median, bar from min to max).
+    Bottom: gradient norm per epoch."""
     models = list(dict.fromkeys(settings[0][1]["model"]))
     longest = max(settings[0][1]["seq_len"])
     figure, axes = plt.subplots(2, len(models), figsize=(4.2 * len(models), 7.2), squeeze=False)
@@ -78,9 +103,9 @@ def plot_comparison(settings, path):
         top, bottom = axes[0][column], axes[1][column]
         for (label, runs), style in zip(settings, styles):
             of_model = runs[runs["model"] == model]
-            stats = of_model.groupby("seq_len")["test_accuracy"].agg(["mean", "std"]).fillna(0.0)
-            top.errorbar(stats.index, stats["mean"], yerr=report.error_bars(stats), linestyle=style,
-                         marker="o", capsize=4, label=label)
+            lengths, medians, bars = report.median_and_range(of_model)
+            top.errorbar(lengths, medians, yerr=bars, linestyle=style, marker="o", capsize=4,
+                         label=label)
             histories = [h for h, L in zip(of_model["history"], of_model["seq_len"]) if L == longest]
             norms = [[e["grad_norm"] for e in h if "grad_norm" in e] for h in histories]
             width = max((len(n) for n in norms), default=0)
@@ -88,7 +113,7 @@ def plot_comparison(settings, path):
                 padded = np.array([n + [np.nan] * (width - len(n)) for n in norms])
                 bottom.semilogy(np.arange(1, width + 1), np.nanmedian(padded, axis=0),
                                 linestyle=style, label=f"{label} (median of {len(norms)} runs)")
-        top.axhline(report.SOLVED_ACCURACY, color="grey", linewidth=1, linestyle="--")
+        report.plot_solved_threshold(top)
         top.set_title(model)
         top.set_xlabel("sequence length L (time steps)")
         top.set_ylim(0, 102)
@@ -99,7 +124,7 @@ def plot_comparison(settings, path):
         bottom.set_xlabel("epoch")
         bottom.grid(alpha=0.3, which="both")
         bottom.legend(fontsize=8)
-    axes[0][0].set_ylabel("test accuracy (%), mean ± std")
+    axes[0][0].set_ylabel("test accuracy (%), median and min–max")
     axes[1][0].set_ylabel("mean gradient norm in the epoch\n(before clipping)")
     figure.suptitle(" vs ".join(label for label, _ in settings))
     figure.tight_layout()
@@ -122,10 +147,14 @@ def main(argv=None):
         sys.exit(f"error: {error}")
     settings = common_runs(settings)
     table = comparison_table(settings)
-    text = (f"Test accuracy (%): mean ± std (runs with test accuracy >= {report.SOLVED_ACCURACY:.0f} % "
-            "/ runs); each cell compares the seeds that every setting has for it. grad norm: the "
-            "largest epoch-mean gradient norm of a run, before clipping (median over the runs); "
-            "clipped %: batches whose gradient was rescaled, over all epochs and runs.\n"
+    reference = labels[0]
+    text = ("Test accuracy (%), as in accuracy.md: solved/n [95 % interval of the solved rate]; "
+            "median (min–max). A run solves the task when its test accuracy is >= "
+            f"{stats.SOLVED_ACCURACY:g} %; each cell compares the seeds that every setting has for "
+            "it. grad norm: the largest epoch-mean gradient norm of a run, before clipping (median "
+            "over the runs); clipped %: batches whose gradient was rescaled, over all epochs and "
+            f"runs. difference: whether the solved count differs from {reference}'s at the "
+            f"{100 * stats.SIGNIFICANCE_LEVEL:g} % level, by Fisher's exact test (two-sided p).\n"
             f"Made by: python compare_results.py {shlex.join(argv if argv is not None else sys.argv[1:])}"
             f"\n\n{table}\n")
     atomic_write_text(os.path.join(args.output, "comparison.md"), text)

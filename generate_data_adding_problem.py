@@ -18,6 +18,7 @@ import sys
 import numpy as np
 
 from atomic_files import atomic_write
+from cli_types import int_argument, positive_int, sequence_length
 
 DEFAULT_LENGTHS = (10, 50, 70, 100)
 DEFAULT_SIZES = {"train": 10_000, "dev": 1_000, "test": 1_000}
@@ -178,37 +179,6 @@ def check_samples(path, split, x, t):
 
 
 # ------------------------------------------------------------------------------ command line
-
-def positive_int(text):
-    value = int_argument(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def positive_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
-    if not value > 0:  # also rejects nan
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-    return value
-
-
-def sequence_length(text):
-    value = int_argument(text)
-    if value < 2:
-        raise argparse.ArgumentTypeError(f"a sequence needs L >= 2 (one marker per half), got {value}")
-    return value
-
-
-def int_argument(text):
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got '{text}'") from None
-
 
 def add_data_arguments(parser, seed_flags=("--seed", "--data-seed")):
     """The generator's options, shared with train_rnn.py so both make the same data.

@@ -1,7 +1,8 @@
 """Tables and figures derived from run records (one record per trained run).
 
-accuracy.csv holds one row per run; accuracy.md, accuracy.png and learning_curves.png
-are computed from the same records, so they can always be rebuilt (`train_rnn.py --report`).
+accuracy.csv holds one row per run; cells.csv, accuracy.md, accuracy.png and
+learning_curves.png are computed from the same records, so they can always be rebuilt
+(`train_rnn.py --report`). What "solved" means, and the statistics of a cell: stats.py.
 """
 import math
 import os
@@ -11,25 +12,29 @@ import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
+import stats
 from atomic_files import atomic_write, atomic_write_text
-from models import MODELS
+import models
 from runs import run_key
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-SOLVED_ACCURACY = 99.0  # per cent of test samples; a run at or above it solved the task
+
+DEFAULT_HIDDEN = 50  # the assignment's P; a model of another width says so in its label
 
 
-def display_name(model):
-    return MODELS[model][0]
+def model_label(config):
+    """A run's model in tables: 'LSTM', 'Clockwork(1,2,4,8)', 'Clockwork(1,2,4,8) P=35'."""
+    label = models.display_name(config["model"], config.get("periods"))
+    return label if config["hidden"] == DEFAULT_HIDDEN else f"{label} P={config['hidden']}"
 
 
 def describe_run(record):
     """One line about a finished run, e.g. 'LSTM L=50 seed=0: test 99.8 % after 12 epochs (41 s)'."""
     config = record["config"]
-    where = f"{display_name(config['model'])} L={config['seq_len']} seed={config['seed']}"
+    where = f"{model_label(config)} L={config['seq_len']} seed={config['seed']}"
     if record["status"] == "diverged":
         return f"{where}: diverged (non-finite loss) in epoch {record['diverged_epoch']}"
     return (f"{where}: test {record['test_accuracy']:.1f} % after {record['epochs_run']} "
@@ -42,7 +47,7 @@ def runs_table(records):
     for record in records:
         config = record["config"]
         rows.append({
-            "model": display_name(config["model"]), "seq_len": config["seq_len"],
+            "model": model_label(config), "seq_len": config["seq_len"],
             "seed": config["seed"], "status": record["status"],
             "epochs_run": record["epochs_run"], "diverged_epoch": record["diverged_epoch"],
             "dev_accuracy": record["dev_accuracy"], "test_accuracy": record["test_accuracy"],
@@ -64,17 +69,32 @@ def history_stat(record, key, reduce):
 
 
 def cell_text(test_accuracies):
-    """'97.4' for one run; 'mean ± std (solved/runs)' for several; 'diverged' if all diverged."""
-    values = np.array([a for a in test_accuracies if a is not None and not pd.isna(a)], dtype=float)
-    num_diverged = len(test_accuracies) - len(values)
-    if len(values) == 0:
-        return "diverged"
+    """One cell of runs in words: '97.4' for one run; for several, the solved count with the
+    95 % interval of the solved rate, then the median and range of the test accuracy:
+    '3/5 solved [23–88 %]; median 96.1 (33.0–99.2)'."""
     if len(test_accuracies) == 1:
-        return f"{values[0]:.1f}"
-    solved = int((values >= SOLVED_ACCURACY).sum())
-    std = values.std(ddof=1) if len(values) > 1 else 0.0
-    text = f"{values.mean():.1f} ± {std:.1f} ({solved}/{len(test_accuracies)})"
-    return text + (f" [{num_diverged} diverged]" if num_diverged else "")
+        (accuracy,) = test_accuracies
+        return "diverged" if stats.diverged(accuracy) else f"{accuracy:.1f}"
+    cell = stats.summarize_cell(test_accuracies)
+    text = (f"{cell['solved']}/{cell['runs']} solved [{100 * cell['solved_rate_ci_low']:.0f}–"
+            f"{100 * cell['solved_rate_ci_high']:.0f} %]")
+    if cell["diverged"]:
+        text += f", {cell['diverged']} diverged"
+    if cell["diverged"] < cell["runs"]:
+        text += f"; median {cell['median']:.1f} ({cell['min']:.1f}–{cell['max']:.1f})"
+    return text
+
+
+def cells_table(runs):
+    """One row per (model, length): run counts, solved-rate interval, accuracy statistics."""
+    rows = []
+    for model in dict.fromkeys(runs["model"]):
+        for seq_len in sorted(set(runs["seq_len"])):
+            cell = runs[(runs["model"] == model) & (runs["seq_len"] == seq_len)]
+            if len(cell):
+                rows.append({"model": model, "seq_len": seq_len,
+                             **stats.summarize_cell(list(cell["test_accuracy"]))})
+    return pd.DataFrame(rows)
 
 
 def accuracy_table(runs):
@@ -92,19 +112,26 @@ def accuracy_table(runs):
                     disable_numparse=True)
 
 
+def accuracy_caption():
+    """What a cell of accuracy.md says; the threshold of "solved" is named here, once."""
+    return ("Test accuracy (%) on the adding problem, one run per seed. A run solves the task "
+            f"when its test accuracy is >= {stats.SOLVED_ACCURACY:g} % (the plateau of answering "
+            "about 0 lies near 35 %). A cell of n runs: solved/n, [the 95 % Wilson interval of the "
+            "solved rate], then the median test accuracy (min–max); a cell of one run: its test "
+            "accuracy. A diverged run (non-finite loss) counts as not solved and is left out of "
+            "the median and range. Per cell, with mean and std: cells.csv; per run: accuracy.csv.")
+
+
 def write_report(records, results_dir):
-    """Write accuracy.csv, accuracy.md and the figures; returns the table as text."""
+    """Write accuracy.csv, cells.csv, accuracy.md and the figures; returns the table as text."""
     runs = runs_table(records)
-    seeds = sorted(set(runs["seed"]))
-    table = accuracy_table(runs)
-    caption = (f"Test accuracy (%), {len(seeds)} seed(s) per cell"
-               + (": mean ± standard deviation (runs with test accuracy >= "
-                  f"{SOLVED_ACCURACY:.0f} % / runs)" if len(seeds) > 1 else "") + ".")
+    text = f"{accuracy_caption()}\n\n{accuracy_table(runs)}"
     atomic_write_text(os.path.join(results_dir, "accuracy.csv"), runs.to_csv(index=False))
-    atomic_write_text(os.path.join(results_dir, "accuracy.md"), f"{caption}\n\n{table}\n")
+    atomic_write_text(os.path.join(results_dir, "cells.csv"), cells_table(runs).to_csv(index=False))
+    atomic_write_text(os.path.join(results_dir, "accuracy.md"), text + "\n")
     plot_accuracy(runs, os.path.join(results_dir, "accuracy.png"))
     plot_learning_curves(records, os.path.join(results_dir, "learning_curves.png"))
-    return f"{caption}\n\n{table}"
+    return text
 
 
 # ------------------------------------------------------------------------------ figures
@@ -114,15 +141,23 @@ def save_figure(figure, path):
     plt.close(figure)
 
 
-def error_bars(stats):
-    """Mean ± std as (below, above) for errorbar, cut at 0 and 100 %: accuracy stays in range."""
-    below = stats["mean"] - (stats["mean"] - stats["std"]).clip(lower=0)
-    above = (stats["mean"] + stats["std"]).clip(upper=100) - stats["mean"]
-    return [below, above]
+def median_and_range(runs):
+    """Per length: the median test accuracy and its distance to the min and max, as
+    (lengths, medians, [below, above]) for errorbar; diverged runs are left out."""
+    finished = runs.dropna(subset=["test_accuracy"])
+    by_length = finished.groupby("seq_len")["test_accuracy"].agg(["median", "min", "max"])
+    bars = [by_length["median"] - by_length["min"], by_length["max"] - by_length["median"]]
+    return by_length.index, by_length["median"], bars
+
+
+def plot_solved_threshold(axes):
+    axes.axhline(stats.SOLVED_ACCURACY, color="grey", linestyle="--", linewidth=1,
+                 label=f"solved (>= {stats.SOLVED_ACCURACY:g} %)")
 
 
 def plot_accuracy(runs, path):
-    """Test accuracy against sequence length, one line per model, error bars across seeds."""
+    """Test accuracy against sequence length, one line per model: each run a dot, the median
+    a line, a bar from the lowest to the highest run (a split cell shows as a long bar)."""
     figure, axes = plt.subplots(figsize=(6.4, 4.2))
     finished = runs.dropna(subset=["test_accuracy"])
     span = max(runs["seq_len"]) - min(runs["seq_len"]) or 1
@@ -130,19 +165,17 @@ def plot_accuracy(runs, path):
         of_model = finished[finished["model"] == model]
         if of_model.empty:
             continue
-        stats = of_model.groupby("seq_len")["test_accuracy"].agg(["mean", "std"]).fillna(0.0)
         color = f"C{i}"
-        axes.errorbar(stats.index, stats["mean"], yerr=error_bars(stats), marker="o", capsize=4,
-                      color=color, label=f"{model} (mean ± std)")
+        lengths, medians, bars = median_and_range(of_model)
+        axes.errorbar(lengths, medians, yerr=bars, marker="o", capsize=4, color=color,
+                      label=f"{model} (median, min–max)")
         jitter = (i - 1) * 0.01 * span  # the single runs sideways, so they do not hide each other
         axes.scatter(of_model["seq_len"] + jitter, of_model["test_accuracy"], s=12,
                      color=color, alpha=0.35)
-    axes.axhline(SOLVED_ACCURACY, color="grey", linestyle="--", linewidth=1,
-                 label=f"solved ({SOLVED_ACCURACY:.0f} %)")
+    plot_solved_threshold(axes)
     axes.set_xlabel("sequence length L (time steps)")
     axes.set_ylabel("test accuracy (%)")
-    seeds = runs["seed"].nunique()
-    axes.set_title(f"Adding problem: test accuracy, {seeds} seed(s) per point (dots: single runs)")
+    axes.set_title("Adding problem: test accuracy (dots: single runs)")
     axes.set_ylim(0, 102)
     axes.set_xticks(sorted(set(runs["seq_len"])))
     axes.grid(alpha=0.3)
@@ -152,9 +185,9 @@ def plot_accuracy(runs, path):
 
 
 def plot_learning_curves(records, path):
-    """Dev accuracy per epoch, one panel per length, mean and min-max band across seeds."""
+    """Dev accuracy per epoch, one panel per length, median and min-max band across seeds."""
     lengths = sorted({r["config"]["seq_len"] for r in records})
-    models = list(dict.fromkeys(r["config"]["model"] for r in records))
+    labels = list(dict.fromkeys(model_label(r["config"]) for r in records))
     columns = min(len(lengths), 2)
     rows = math.ceil(len(lengths) / columns)
     figure, panels = plt.subplots(rows, columns, figsize=(4.8 * columns, 3.4 * rows + 0.6),
@@ -162,17 +195,17 @@ def plot_learning_curves(records, path):
     for panel in panels.flat[len(lengths):]:
         panel.set_visible(False)
     for panel, seq_len in zip(panels.flat, lengths):
-        for i, model in enumerate(models):
+        for i, label in enumerate(labels):
             curves = [[h["dev_accuracy"] for h in r["history"]] for r in records
-                      if r["config"]["model"] == model and r["config"]["seq_len"] == seq_len]
+                      if model_label(r["config"]) == label and r["config"]["seq_len"] == seq_len]
             if not curves:
                 continue
             # a run that stopped early (solved, or diverged) keeps its last dev accuracy
             width = max(len(c) for c in curves)
             padded = np.array([c + [c[-1]] * (width - len(c)) for c in curves])
             epochs = np.arange(width)
-            panel.plot(epochs, padded.mean(axis=0), color=f"C{i}",
-                       label=f"{display_name(model)} ({len(curves)} run(s))")
+            panel.plot(epochs, np.median(padded, axis=0), color=f"C{i}",
+                       label=f"{label} ({len(curves)} run(s))")
             if len(curves) > 1:
                 panel.fill_between(epochs, padded.min(axis=0), padded.max(axis=0),
                                    color=f"C{i}", alpha=0.2)
@@ -183,6 +216,6 @@ def plot_learning_curves(records, path):
         panel.grid(alpha=0.3)
         panel.legend(fontsize=7, loc="lower right")
     panels[0][0].set_ylim(0, 102)
-    figure.suptitle("Dev accuracy during training: mean across seeds, band = min to max")
+    figure.suptitle("Dev accuracy during training: median across seeds, band = min to max")
     figure.tight_layout()
     save_figure(figure, path)

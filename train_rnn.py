@@ -1,131 +1,41 @@
-"""Train SimpleRNN, LSTM and AlarmworkNet on the adding problem and print the accuracy table.
+"""Train the recurrent networks on the adding problem, grid by grid, and print the accuracy table.
 
     python train_rnn.py                      # the whole assignment: 3 models x L = 10 50 70 100
     python train_rnn.py --seeds 5            # seeds 0..4 of every cell, mean +- std
     python train_rnn.py --models lstm --lengths 50 --seed 3
+    python train_rnn.py --recipe modern --models lstm --lengths 100   # Adam, clipping, bias 1
     python train_rnn.py --report             # rebuild the tables and figures, no training
 
+This file holds the command line and the grid of runs; one run's training is `training.py`.
 Protocol (SPEC.md): MSE, SGD lr 0.01 momentum 0.9, batch 20 in data-set order, up to 50
 epochs; dev accuracy at the start of every epoch stops training once above 99.5 %; test
-accuracy once at the end. Every finished run is saved at once under results/runs/, and a
-run already there with the same configuration is not trained again.
+accuracy once at the end. `--recipe` and its flags change how the weights move, nothing else.
+Every finished run is saved at once under results/runs/, and a run already there with the
+same configuration is not trained again.
 """
 import argparse
-import math
 import multiprocessing
 import os
 import signal
 import sys
+import textwrap
 import time
 
 import torch
-from torch import nn
 from tqdm import tqdm
 
 import generate_data_adding_problem as data
 import report
+import training
 from atomic_files import atomic_write_text
-from models import ENGINES, MODELS, build_model
+from bptt import check_periods
+from cli_types import NONE, finite_float, int_argument, or_none, positive_float, positive_int
+from models import ENGINES, MODELS
 from runs import load_record, record_path, run_key, save_record
 
-STOP_DEV_ACCURACY = 99.5  # per cent; training stops when dev accuracy is above this
-EVAL_BATCH = 1000
-
-
-# ------------------------------------------------------------------------------ protocol
-
-def accuracy(y, t):
-    """Per cent of predictions with |y - t| < 0.1."""
-    hits = ((y.reshape(-1) - t.reshape(-1)).abs() < data.SUCCESS_TOLERANCE).sum().item()
-    return 100.0 * hits / t.numel()
-
-
-def should_stop(dev_accuracy):
-    """The protocol's early stop: dev accuracy above 99.5 % at the start of an epoch."""
-    return dev_accuracy > STOP_DEV_ACCURACY
-
-
-@torch.no_grad()
-def evaluate(model, x, t):
-    """Accuracy of `model` on (x, t), in large batches and without building a graph."""
-    model.eval()
-    y = torch.cat([model(x[i:i + EVAL_BATCH]) for i in range(0, len(x), EVAL_BATCH)])
-    model.train()
-    return accuracy(y, t)
-
-
-def train_run(config, arrays, show_progress=True, progress_position=None):
-    """Train one model on one length as the protocol says; returns the run record."""
-    torch.set_num_threads(1)
-    torch.manual_seed(config["seed"])
-    device = torch.device(config["device"])
-    model = build_model(config["model"], config["hidden"], config["engine"] or "bptt").to(device)
-    x_train, t_train, x_dev, t_dev, x_test, t_test = (
-        torch.from_numpy(arrays[k]).to(device)
-        for k in ("x_train", "t_train", "x_dev", "t_dev", "x_test", "t_test"))
-    t_train = t_train.unsqueeze(1)
-    optimizer = torch.optim.SGD(model.parameters(), lr=config["lr"], momentum=config["momentum"])
-    loss_fn = nn.MSELoss()
-    shuffler = torch.Generator().manual_seed(config["seed"])
-    batch_size, num_train = config["batch_size"], len(x_train)
-
-    history, diverged_epoch = [], None
-    progress = tqdm(total=config["epochs"], disable=not show_progress, leave=False,
-                    position=progress_position, unit="epoch",
-                    desc=f"{MODELS[config['model']][0]} L={config['seq_len']} seed={config['seed']}")
-    start = time.perf_counter()
-    epochs_run = 0
-    while True:
-        dev_accuracy = evaluate(model, x_dev, t_dev)
-        history.append({"epoch": epochs_run, "dev_accuracy": dev_accuracy})
-        if should_stop(dev_accuracy) or epochs_run == config["epochs"]:
-            break
-        order = (torch.randperm(num_train, generator=shuffler) if config["shuffle"]
-                 else torch.arange(num_train)).to(device)
-        loss_sum, grad_norms = 0.0, []
-        for i in range(0, num_train, batch_size):
-            batch = order[i:i + batch_size]
-            optimizer.zero_grad()
-            loss = loss_fn(model(x_train[batch]), t_train[batch])
-            loss.backward()
-            grad_norms.append(clip_or_measure(model.parameters(), config["clip_grad_norm"]).item())
-            optimizer.step()
-            loss_sum += loss.item()
-            if not math.isfinite(loss_sum):
-                break
-        epochs_run += 1
-        num_batches = len(grad_norms)
-        history[-1].update(train_loss=loss_sum / num_batches, grad_norm=sum(grad_norms) / num_batches,
-                           grad_norm_max=max(grad_norms))
-        if config["clip_grad_norm"] is not None:
-            clipped = sum(norm > config["clip_grad_norm"] for norm in grad_norms)
-            history[-1]["clipped_fraction"] = clipped / num_batches
-        progress.update(1)
-        progress.set_postfix(loss=f"{loss_sum / num_batches:.4f}", dev=f"{dev_accuracy:.1f}%")
-        if not math.isfinite(loss_sum):
-            diverged_epoch = epochs_run
-            break
-    progress.close()
-    train_seconds = time.perf_counter() - start
-    diverged = diverged_epoch is not None
-    return {
-        "config": config,
-        "status": "diverged" if diverged else "finished",
-        "diverged_epoch": diverged_epoch,
-        "epochs_run": epochs_run,
-        "dev_accuracy": None if diverged else history[-1]["dev_accuracy"],
-        "test_accuracy": None if diverged else evaluate(model, x_test, t_test),
-        "train_seconds": round(train_seconds, 3),
-        "history": history,
-    }
-
-
-def clip_or_measure(parameters, max_norm):
-    """The gradient norm before clipping; rescales to `max_norm` when set (Pascanu et al. 2013)."""
-    parameters = [p for p in parameters if p.grad is not None]
-    if max_norm is None:
-        return torch.nn.utils.get_total_norm([p.grad for p in parameters])
-    return torch.nn.utils.clip_grad_norm_(parameters, max_norm)
+ASSIGNMENT_MODELS = ("simple_rnn", "lstm", "alarmwork")   # the default grid: the assignment's table
+DEFAULT_PERIODS = (1, 2, 4, 8)   # the clocks of ClockworkRNN
+ENGINE_MODELS = ("alarmwork", "clockwork")   # the models with a hand-derived BPTT engine
 
 
 # ------------------------------------------------------------------------------ the results folder
@@ -145,14 +55,32 @@ def check_writable(results_dir):
 
 def make_configs(args, data_options):
     """One configuration per (model, length, seed), in the order of the table."""
-    return [{
+    return [run_config(args, model, seq_len, seed, data_options[seq_len])
+            for model in args.models for seq_len in args.lengths for seed in args.seed_list]
+
+
+def run_config(args, model, seq_len, seed, data_options):
+    """The configuration of one run, with the recipe resolved into the values it trains with.
+
+    The keys of the assignment's runs are always there. The newer settings are added only when
+    they differ from the assignment's (training.LEFT_OUT), so the records saved before they
+    existed keep their key: `recipe` and `optimizer` when not the assignment's,
+    `lstm_forget_bias` for LSTM runs that set it, `periods` for ClockworkRNN runs.
+    """
+    lr = args.lr if args.lr is not None else training.recipe_lr(args.recipe, args.optimizer, model)
+    config = {
         "model": model, "seq_len": seq_len, "seed": seed,
-        "epochs": args.epochs, "batch_size": args.batch_size, "hidden": args.hidden,
-        "lr": args.lr, "momentum": args.momentum,
-        "engine": args.alarmwork_engine if model == "alarmwork" else None,
+        "epochs": args.epochs, "batch_size": args.batch_size, "hidden": args.hidden, "lr": lr,
+        "momentum": args.momentum,
+        "engine": args.alarmwork_engine if model in ENGINE_MODELS else None,
         "clip_grad_norm": args.clip_grad_norm, "shuffle": args.shuffle,
-        "device": args.device, "data": data_options[seq_len],
-    } for model in args.models for seq_len in args.lengths for seed in args.seed_list]
+        "device": args.device, "data": data_options,
+    }
+    newer = {"recipe": args.recipe, "optimizer": args.optimizer,
+             "lstm_forget_bias": args.lstm_forget_bias if model == "lstm" else None,
+             "periods": list(args.periods) if model == "clockwork" else None}
+    config.update({k: v for k, v in newer.items() if v != training.LEFT_OUT[k]})
+    return config
 
 
 def data_options_of(args):
@@ -179,7 +107,7 @@ def run_worker(job):
     """Train one run (one torch thread); returns its record."""
     config, data_dir = job
     arrays = data.load_data_set(data_dir, config["seq_len"], config["data"])
-    return train_run(config, arrays, progress_position=PROGRESS_POSITION)
+    return training.train_run(config, arrays, progress_position=PROGRESS_POSITION)
 
 
 def init_worker(next_position, lock):
@@ -238,43 +166,57 @@ def collect(finished, records, args, overall):
 
 # ------------------------------------------------------------------------------ command line
 
+def describe_recipe(name):
+    """What a recipe sets, in the words of the command line: 'optimizer sgd, lr 0.01, ...'."""
+    parts = []
+    for key, value in training.RECIPES[name].items():
+        if isinstance(value, dict):
+            rates = set(value.values())
+            value = (f"{rates.pop():g} for every model" if len(rates) == 1
+                     else ", ".join(f"{model} {rate:g}" for model, rate in value.items()))
+        elif value is None:
+            value = NONE
+        parts.append(f"{key.replace('_', '-')} {value}")
+    return ", ".join(parts)
+
+
 def parse_args(argv=None):
+    names = ", ".join(display for display, _ in MODELS.values())
     parser = argparse.ArgumentParser(
-        description="Train SimpleRNN, LSTM and AlarmworkNet on the adding problem "
-                    "and print the test-accuracy table.",
-        epilog="Data sets that are missing are generated with the same options as "
+        formatter_class=argparse.RawDescriptionHelpFormatter,   # keeps the recipe table's lines
+        description=textwrap.fill(f"Train {names} on the adding problem and print the "
+                                  "test-accuracy table."),
+        epilog="Data sets that are missing are generated with the same options as\n"
                "generate_data_adding_problem.py.")
-    parser.add_argument("--models", nargs="+", default=list(MODELS), metavar="MODEL",
+    parser.add_argument("--models", nargs="+", default=list(ASSIGNMENT_MODELS), metavar="MODEL",
                         choices=list(MODELS),
-                        help=f"models to train, from {', '.join(MODELS)} (default: all)")
+                        help=f"models to train, from {', '.join(MODELS)} (default: the "
+                             f"assignment's {' '.join(ASSIGNMENT_MODELS)})")
     data.add_data_arguments(parser, seed_flags=("--data-seed",))
-    parser.add_argument("--epochs", type=data.positive_int, default=50,
+    parser.add_argument("--epochs", type=positive_int, default=50,
                         help="maximum number of epochs (default: %(default)s)")
-    parser.add_argument("--batch-size", type=data.positive_int, default=20,
+    parser.add_argument("--batch-size", type=positive_int, default=20,
                         help="mini-batch size (default: %(default)s)")
-    parser.add_argument("--hidden", type=data.positive_int, default=50,
-                        help="hidden units P (default: %(default)s)")
-    parser.add_argument("--lr", type=data.positive_float, default=0.01,
-                        help="SGD learning rate (default: %(default)s)")
-    parser.add_argument("--momentum", type=float, default=0.9,
-                        help="SGD momentum (default: %(default)s)")
+    parser.add_argument("--hidden", type=positive_int, default=50,
+                        help="hidden units P, per recurrent layer (default: %(default)s)")
+    parser.add_argument("--periods", type=positive_int, nargs="+", default=list(DEFAULT_PERIODS),
+                        metavar="T",
+                        help="clock periods of ClockworkRNN's layers, from 1 and increasing "
+                             "(default: %(default)s)")
     seeds = parser.add_mutually_exclusive_group()
-    seeds.add_argument("--seed", type=data.int_argument,
+    seeds.add_argument("--seed", type=int_argument,
                        help="run this one seed (model initialization and batch order; default 0)")
-    seeds.add_argument("--seeds", type=data.positive_int,
+    seeds.add_argument("--seeds", type=positive_int,
                        help="run seeds 0..N-1 of every model and length")
-    parser.add_argument("--clip-grad-norm", type=data.positive_float, default=None, metavar="C",
-                        help="rescale the gradient to norm C when above it (default: off, "
-                             "as in the assignment)")
     parser.add_argument("--shuffle", action="store_true",
                         help="reshuffle the training batches every epoch, seeded (default: "
                              "data-set order, as in the assignment)")
     parser.add_argument("--alarmwork-engine", choices=ENGINES, default="bptt",
-                        help="AlarmworkNet backward pass: hand-derived BPTT (fast, exact) or "
-                             "plain autograd (default: %(default)s)")
+                        help="backward pass of AlarmworkNet and ClockworkRNN: hand-derived BPTT "
+                             "(fast, exact) or plain autograd (default: %(default)s)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                         help="where to train; auto picks cuda when available (default: %(default)s)")
-    parser.add_argument("--jobs", type=data.positive_int, default=len(os.sched_getaffinity(0)),
+    parser.add_argument("--jobs", type=positive_int, default=len(os.sched_getaffinity(0)),
                         help="runs trained at once in worker processes, one thread each "
                              "(default: the CPU cores this process may use, %(default)s)")
     parser.add_argument("--results-dir", default="results",
@@ -284,6 +226,29 @@ def parse_args(argv=None):
                         help="retrain runs that are already saved")
     parser.add_argument("--report", action="store_true",
                         help="rebuild the table, CSV and figures from the saved runs, no training")
+
+    width = max(map(len, training.RECIPES))
+    recipe = parser.add_argument_group("recipe", "\n".join([
+        "How the weights move; the data and the budget stay the same. A recipe sets",
+        "every option below, and each option given overrides it:",
+        *(f"  {name:{width}}  {describe_recipe(name)}" for name in training.RECIPES)]))
+    recipe.add_argument("--recipe", choices=list(training.RECIPES), default="assignment",
+                        help="the set of options to start from (default: %(default)s)")
+    recipe.add_argument("--optimizer", choices=training.OPTIMIZERS,
+                        help="the optimizer (default: the recipe's)")
+    recipe.add_argument("--lr", type=positive_float,
+                        help="learning rate of every model (default: the recipe's rate for each "
+                             "model; with another optimizer than the recipe's, the rate of the "
+                             "recipe that uses it)")
+    recipe.add_argument("--momentum", type=float,
+                        help="SGD momentum, SGD only (default: "
+                             f"{training.optimizer_recipe('assignment', 'sgd')['momentum']})")
+    recipe.add_argument("--clip-grad-norm", type=or_none(positive_float), metavar="C",
+                        help="rescale the gradient to norm C when above it; 'none' turns "
+                             "clipping off (default: the recipe's)")
+    recipe.add_argument("--lstm-forget-bias", type=or_none(finite_float), metavar="B",
+                        help="set the LSTM's forget-gate bias (bias_ih + bias_hh) to B after "
+                             "PyTorch's init; 'none' keeps PyTorch's init (default: the recipe's)")
     args = parser.parse_args(argv)
 
     if args.device == "auto":
@@ -291,7 +256,31 @@ def parse_args(argv=None):
     elif args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: no CUDA device is available here (use --device cpu)")
     args.seed_list = list(range(args.seeds)) if args.seeds else [args.seed or 0]
+    try:
+        check_periods(args.periods)
+    except ValueError:
+        parser.error(f"--periods must start at 1 and strictly increase, got "
+                     f"{' '.join(map(str, args.periods))}")
+    resolve_recipe(args, parser)
     return args
+
+
+def resolve_recipe(args, parser):
+    """Fill each recipe option not given on the command line with the recipe's value.
+
+    The learning rate stays None when not given: it is the recipe's per model (run_config).
+    """
+    recipe = training.RECIPES[args.recipe]
+    args.optimizer = args.optimizer or recipe["optimizer"]
+    if args.optimizer == "sgd":
+        if args.momentum is None:
+            args.momentum = training.optimizer_recipe(args.recipe, "sgd")["momentum"]
+    elif args.momentum is not None:
+        parser.error(f"--momentum is SGD's only, and these runs use {args.optimizer} "
+                     "(drop --momentum, or add --optimizer sgd)")
+    for name in ("clip_grad_norm", "lstm_forget_bias"):
+        given = getattr(args, name)
+        setattr(args, name, recipe[name] if given is None else None if given == NONE else given)
 
 
 def main(argv=None):

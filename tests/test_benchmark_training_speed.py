@@ -9,7 +9,8 @@ import benchmark_training_speed as bench
 
 QUICK_LENGTHS = [4, 10]
 ALL_ROWS = {("SimpleRNN", "nn.RNN"), ("LSTM", "nn.LSTM"),
-            ("AlarmworkNet", "bptt"), ("AlarmworkNet", "autograd")}
+            ("AlarmworkNet", "bptt"), ("AlarmworkNet", "autograd"),
+            ("Clockwork(1,2,4,8)", "bptt"), ("Clockwork(1,2,4,8)", "autograd")}
 
 
 # ------------------------------------------------------------------------------ flop count
@@ -36,6 +37,18 @@ def test_alarmwork_flops_matches_a_hand_count_for_one_unit(seq_len, expected):
 def test_alarmwork_flops_grow_with_the_batch_except_the_optimizer():
     per_sample = bench.alarmwork_flops(5, batch=1, hidden=3) - bench.optimizer_flops(3)
     assert bench.alarmwork_flops(5, batch=4, hidden=3) == 4 * per_sample + bench.optimizer_flops(3)
+
+
+def test_clockwork_flops_with_periods_1_2_are_alarmworks():
+    for L in (1, 7, 100):
+        assert bench.clockwork_flops(L, 20, 50, (1, 2)) == bench.alarmwork_flops(L, 20, 50)
+
+
+def test_clockwork_flops_for_one_unit_count_each_layers_firing_steps():
+    # periods (1, 4) at L = 5: the fast layer fires on all 5 steps, the slow one on 0 and 4;
+    # per firing, each costs what AlarmworkNet's layer of the same place costs
+    expected = 5 * RNN1_STEP + 2 * RNN2_STEP + HEAD + SGD
+    assert bench.clockwork_flops(5, batch=1, hidden=1, periods=(1, 4)) == expected
 
 
 def test_recurrent_products_forward_and_backward_dominate_at_the_protocols_size():
@@ -92,8 +105,11 @@ def test_lstm_rows_have_ratio_one_at_every_length(quick_run):
     assert (rows[rows.model == "LSTM"].ratio_to_lstm == 1.0).all()
 
 
-def test_gflops_are_the_counted_flops_over_the_median_step_for_alarmwork_only(quick_run):
+def test_gflops_are_the_counted_flops_over_the_median_step_for_the_clockwork_models_only(quick_run):
     rows = read_rows(quick_run)
+    clockwork = rows[rows.model == "Clockwork(1,2,4,8)"]
+    assert clockwork.flops_per_step.tolist() == [
+        bench.clockwork_flops(L, 20, 50, (1, 2, 4, 8)) for L in clockwork.seq_len]
     alarmwork = rows[rows.model == "AlarmworkNet"]
     flops = [bench.alarmwork_flops(L, 20, 50) for L in alarmwork.seq_len]
     assert alarmwork.flops_per_step.tolist() == flops
@@ -101,7 +117,7 @@ def test_gflops_are_the_counted_flops_over_the_median_step_for_alarmwork_only(qu
         alarmwork.flops_per_step.to_numpy() / (alarmwork.step_ms.to_numpy() / 1e3) / 1e9)
     assert alarmwork.peak_fraction.to_numpy() == pytest.approx(
         alarmwork.gflops.to_numpy() / bench.NOMINAL_PEAK_GFLOPS)
-    others = rows[rows.model != "AlarmworkNet"]
+    others = rows[~rows.model.isin(["AlarmworkNet", "Clockwork(1,2,4,8)"])]
     assert others[["flops_per_step", "gflops", "peak_fraction"]].isna().all().all()
 
 

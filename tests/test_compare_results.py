@@ -2,7 +2,11 @@
 import pytest
 
 import compare_results
+import report
+import stats
 import train_rnn
+from runs import save_record
+from test_report import fake_record
 
 
 @pytest.fixture(scope="module")
@@ -66,3 +70,69 @@ def test_each_cell_compares_only_the_runs_every_setting_has(two_settings):
         assert set(kept[kept["model"] == "LSTM"]["seed"]) == {1}
         assert set(kept[kept["model"] == "AlarmworkNet"]["seed"]) == {0, 1}
     assert len(kept_protocol) == len(kept_clip) == 6
+
+
+def write_fake_results(folder, accuracies, clip_grad_norm=None):
+    """A results folder of made-up AlarmworkNet runs: {seq_len: [test accuracy per seed]}."""
+    records = [fake_record("alarmwork", seq_len, seed, accuracy, clip_grad_norm)
+               for seq_len, per_seed in accuracies.items()
+               for seed, accuracy in enumerate(per_seed)]
+    for record in records:
+        save_record(str(folder), record)
+    report.write_report(records, str(folder))
+
+
+@pytest.fixture
+def fake_settings(tmp_path):
+    write_fake_results(tmp_path / "protocol", {70: [30.0] * 5, 100: [30.0] * 5})
+    # clipping: 5/5 at L = 70 (seed 5, which the protocol lacks, is left out), 3/5 at L = 100
+    write_fake_results(tmp_path / "clip", {70: [99.0] * 6, 100: [99.0, 96.0, 95.0, 30.0, None]},
+                       clip_grad_norm=1.0)
+    return tmp_path
+
+
+def comparison_rows(folder, argv):
+    """The table of comparison.md as lists of stripped cells, the header first (the rule
+    under it starts with '|-', not '| ')."""
+    compare_results.main(argv + ["--output", str(folder)])
+    lines = [line for line in (folder / "comparison.md").read_text().splitlines()
+             if line.startswith("| ")]
+    return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines]
+
+
+def test_each_cell_says_whether_the_solved_counts_differ_by_fishers_exact_test(fake_settings):
+    root = fake_settings
+    header, *rows = comparison_rows(root, [str(root / "protocol"), str(root / "clip"),
+                                           "--labels", "protocol", "clip 1.0"])
+    assert header[-1] == "clip 1.0: difference"
+    cells = {row[1]: (row[2], row[4], row[-1]) for row in rows}
+    # 0/5 against 5/5: two-sided p = 2 / C(10, 5) = 0.0079; 0/5 against 3/5: p = 1/6
+    assert cells["70"] == ("0/5 solved [0–43 %]; median 30.0 (30.0–30.0)",
+                           "5/5 solved [57–100 %]; median 99.0 (99.0–99.0)", "yes (p = 0.0079)")
+    assert cells["100"] == ("0/5 solved [0–43 %]; median 30.0 (30.0–30.0)",
+                            "3/5 solved [23–88 %], 1 diverged; median 95.5 (30.0–99.0)",
+                            "no (p = 0.17)")
+    text = (root / "comparison.md").read_text()
+    assert ">= 95 %" in text and "Fisher's exact test (two-sided p)" in text and "±" not in text
+    assert (root / "comparison.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_each_setting_after_the_first_is_tested_against_the_first(fake_settings):
+    root = fake_settings
+    header, *rows = comparison_rows(root, [str(root / "protocol"), str(root / "clip"),
+                                           str(root / "clip"), "--labels", "a", "b", "c"])
+    assert header[-2:] == ["b: difference", "c: difference"]
+    assert [row[-2:] for row in rows] == [["yes (p = 0.0079)"] * 2, ["no (p = 0.17)"] * 2]
+
+
+def test_the_comparison_counts_solved_runs_by_the_threshold_in_stats(fake_settings, monkeypatch):
+    root = fake_settings
+    monkeypatch.setattr(stats, "SOLVED_ACCURACY", 96.0)   # 95.0 no longer solves: 2/5 at L = 100
+    _, _, row = comparison_rows(root, [str(root / "protocol"), str(root / "clip")])
+    assert row[4].startswith("2/5 solved") and row[-1] == "no (p = 0.44)"
+
+
+@pytest.mark.parametrize("p, text", [(1.0, "= 1"), (1 / 6, "= 0.17"), (0.0499, "= 0.0499"),
+                                     (0.0079, "= 0.0079"), (0.0004, "< 0.001")])
+def test_p_values_are_written_with_two_digits_and_never_as_a_rounded_five_per_cent(p, text):
+    assert compare_results.p_text(p) == text

@@ -1,11 +1,11 @@
-"""AlarmworkRNN against the equations of SPEC.md, the scalar Layer_out, and the Xavier initializer."""
+"""AlarmworkRNN and ClockworkRNN against their equations, the scalar Layer_out, and the Xavier initializer."""
 import math
 
 import pytest
 import torch
 
 import models
-from models import AlarmworkRNN
+from models import AlarmworkRNN, ClockworkRNN
 
 PARAMETER_SHAPES = {"W_in1": (50, 2), "W_rec1": (50, 50), "b_in1": (50,), "W_in2": (50, 2),
                     "W_rec2": (50, 50), "b_in2": (50,), "W_out": (1, 50), "b_out": (1,)}
@@ -122,6 +122,125 @@ def test_scalar_form_is_used_by_the_whole_model_when_asked():
     assert calls == []   # the scalar model never took the vector path
 
 
+# ------------------------------------------------------------------------------ ClockworkRNN
+
+def random_clockwork(engine, periods, num_hidden=5, seed=0):
+    """A ClockworkRNN in float64 with non-zero biases."""
+    torch.manual_seed(seed)
+    model = ClockworkRNN(num_hidden=num_hidden, periods=periods, engine=engine).double()
+    with torch.no_grad():
+        for bias in (*model.b_in, model.b_out):
+            bias.uniform_(-0.5, 0.5)
+    return model
+
+
+def clockwork_equations_loop(model, x):
+    """The clockwork equations read literally: one sample at a time, column vectors, W @ z.
+
+    Layer k fires at the 0-based steps l with l % T_k == 0; states before step 0 are zero.
+    """
+    periods, K = model.periods, len(model.periods)
+    outputs = []
+    for sample in x:
+        z = {(k, -1): torch.zeros(model.W_rec[k].shape[0], dtype=x.dtype) for k in range(K)}
+        for l in range(sample.shape[0]):
+            for k in range(K):
+                if l % periods[k] == 0:
+                    s_k = z[(k, l - 1)].clone()
+                    for j in range(k + 1, K):
+                        s_k += z[(j, l - 1)]
+                    z[(k, l)] = torch.tanh(model.W_in[k] @ sample[l] + model.W_rec[k] @ s_k
+                                           + model.b_in[k])
+                else:
+                    z[(k, l)] = z[(k, l - 1)]
+        outputs.append(torch.tanh(model.W_out @ z[(0, sample.shape[0] - 1)] + model.b_out))
+    return torch.stack(outputs).detach()
+
+
+@pytest.mark.parametrize("engine", models.ENGINES)
+@pytest.mark.parametrize("periods, seq_len", [((1, 2, 4, 8), 1), ((1, 2, 4, 8), 8),
+                                              ((1, 2, 4, 8), 19), ((1, 3, 5), 11), ((1,), 4)])
+def test_clockwork_matches_a_loop_by_loop_reading_of_its_equations(engine, periods, seq_len):
+    model = random_clockwork(engine, periods)
+    x = torch.randn(3, seq_len, 2, dtype=torch.float64)
+    y = model(x)
+    assert y.shape == (3, 1)
+    torch.testing.assert_close(y, clockwork_equations_loop(model, x), rtol=1e-12, atol=1e-12)
+
+
+def alarmwork_as_clockwork(alarmwork):
+    """A ClockworkRNN with periods (1, 2) holding an AlarmworkRNN's weights."""
+    clockwork = ClockworkRNN(num_hidden=alarmwork.W_rec1.shape[0], periods=(1, 2),
+                             engine=alarmwork.engine).to(alarmwork.W_rec1.dtype)
+    with torch.no_grad():
+        for k, layer in enumerate(("1", "2")):
+            clockwork.W_in[k].copy_(getattr(alarmwork, "W_in" + layer))
+            clockwork.W_rec[k].copy_(getattr(alarmwork, "W_rec" + layer))
+            clockwork.b_in[k].copy_(getattr(alarmwork, "b_in" + layer))
+        clockwork.W_out.copy_(alarmwork.W_out)
+        clockwork.b_out.copy_(alarmwork.b_out)
+    return clockwork
+
+
+@pytest.mark.parametrize("engine", models.ENGINES)
+@pytest.mark.parametrize("seq_len", [1, 2, 7, 10])
+def test_clockwork_with_periods_1_2_is_alarmwork_in_outputs_and_gradients(engine, seq_len):
+    alarmwork = random_model(engine)
+    clockwork = alarmwork_as_clockwork(alarmwork)
+    x = torch.randn(4, seq_len, 2, dtype=torch.float64)
+    weights = torch.randn(4, 1, dtype=torch.float64)
+    y_alarmwork, y_clockwork = alarmwork(x), clockwork(x)
+    torch.testing.assert_close(y_clockwork, y_alarmwork, rtol=1e-12, atol=1e-12)
+    (y_alarmwork * weights).sum().backward()
+    (y_clockwork * weights).sum().backward()
+    pairs = {"W_out": "W_out", "b_out": "b_out"}
+    for k, layer in enumerate(("1", "2")):
+        pairs.update({f"W_in.{k}": "W_in" + layer, f"W_rec.{k}": "W_rec" + layer,
+                      f"b_in.{k}": "b_in" + layer})
+    clockwork_grads = dict(clockwork.named_parameters())
+    alarmwork_grads = dict(alarmwork.named_parameters())
+    for clockwork_name, alarmwork_name in pairs.items():
+        torch.testing.assert_close(clockwork_grads[clockwork_name].grad,
+                                   alarmwork_grads[alarmwork_name].grad, rtol=1e-12, atol=1e-12,
+                                   msg=clockwork_name)
+
+
+def test_clockwork_with_periods_1_2_draws_alarmworks_initial_weights():
+    torch.manual_seed(3)
+    alarmwork = AlarmworkRNN(num_hidden=6)
+    torch.manual_seed(3)
+    clockwork = ClockworkRNN(num_hidden=6, periods=(1, 2))
+    assert torch.equal(alarmwork_as_clockwork(alarmwork).W_rec[1], clockwork.W_rec[1])
+    assert torch.equal(alarmwork.W_out, clockwork.W_out)
+
+
+@pytest.mark.parametrize("periods", [(2, 4), (1, 3, 3), (1, 8, 4), ()])
+def test_clockwork_refuses_periods_that_do_not_start_at_1_and_increase(periods):
+    with pytest.raises(ValueError, match="periods must"):
+        ClockworkRNN(periods=periods)
+
+
+def test_clockwork_parameters_are_named_per_layer_and_counted():
+    shapes = {name: tuple(value.shape) for name, value in ClockworkRNN(num_hidden=35).named_parameters()}
+    expected = {"W_out": (1, 35), "b_out": (1,)}
+    for k in range(4):
+        expected.update({f"W_in.{k}": (35, 2), f"W_rec.{k}": (35, 35), f"b_in.{k}": (35,)})
+    assert shapes == expected
+    assert models.count_parameters(ClockworkRNN(num_hidden=35)) == 5_356
+    assert models.count_parameters(AlarmworkRNN(num_hidden=50)) == 5_351
+
+
+def test_clockwork_weights_are_xavier_and_biases_zero():
+    torch.manual_seed(0)
+    for name, value in ClockworkRNN(num_hidden=30).named_parameters():
+        if name.startswith("b_"):
+            assert (value == 0).all(), name
+        else:
+            bound = math.sqrt(6.0 / sum(value.shape))
+            assert value.abs().max() <= bound, name
+            assert value.abs().max() > 0.5 * bound, name
+
+
 # ------------------------------------------------------------------------------ Xavier initialization
 
 @pytest.mark.parametrize("shape", [(300, 200), (1, 50), (50, 2)])
@@ -165,6 +284,10 @@ def test_every_registered_model_maps_a_batch_to_one_output_per_sample(name):
 
 def test_registry_names_and_display_names():
     assert {k: v[0] for k, v in models.MODELS.items()} == {
-        "simple_rnn": "SimpleRNN", "lstm": "LSTM", "alarmwork": "AlarmworkNet"}
+        "simple_rnn": "SimpleRNN", "lstm": "LSTM", "alarmwork": "AlarmworkNet",
+        "clockwork": "Clockwork"}
+    assert models.display_name("clockwork", [1, 2, 4, 8]) == "Clockwork(1,2,4,8)"
+    assert models.display_name("lstm") == "LSTM"
+    assert models.build_model("clockwork", num_hidden=4, periods=[1, 3]).periods == (1, 3)
     assert isinstance(models.build_model("lstm").lstm, torch.nn.LSTM)
     assert isinstance(models.build_model("simple_rnn").rnn, torch.nn.RNN)

@@ -11,6 +11,9 @@ import torch
 
 import generate_data_adding_problem as data
 import train_rnn
+import training
+from models import MODELS
+from runs import load_record, record_path
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--train", "60", "--dev", "20", "--test", "20", "--epochs", "2"]
@@ -25,62 +28,6 @@ def run_cli(*argv, cwd=None):
 def read_csv(path):
     with open(path) as f:
         return list(csv.DictReader(f))
-
-
-@pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("data")
-    data.main(["--lengths", "4", "7", "--train", "60", "--dev", "20", "--test", "20",
-               "--data-dir", str(folder)])
-    return str(folder)
-
-
-# ------------------------------------------------------------------------------ protocol
-
-def test_accuracy_counts_predictions_strictly_within_a_tenth():
-    t = torch.tensor([0.0, 0.0, 0.0, 0.5])
-    y = torch.tensor([[0.099], [-0.0999], [0.1001], [0.2]])
-    assert train_rnn.accuracy(y, t) == 50.0
-
-
-def test_training_stops_only_when_dev_accuracy_is_above_99_5():
-    assert not train_rnn.should_stop(99.5)
-    assert train_rnn.should_stop(99.51)
-
-
-def tiny_config(**changes):
-    config = {"model": "alarmwork", "seq_len": 4, "seed": 0, "epochs": 5, "batch_size": 20,
-              "hidden": 8, "lr": 0.01, "momentum": 0.9, "engine": "bptt", "clip_grad_norm": None,
-              "shuffle": False, "device": "cpu", "data": {}}
-    config.update(changes)
-    return config
-
-
-def test_dev_check_at_the_start_of_each_epoch_stops_training(tiny_data, monkeypatch):
-    dev_results = iter([40.0, 99.5, 99.6, 12.0])   # the third check (after 2 epochs) stops
-    real_evaluate = train_rnn.evaluate
-    calls = []
-
-    def fake_evaluate(model, x, t):
-        calls.append(len(x))
-        return next(dev_results) if len(calls) <= 3 else real_evaluate(model, x, t)
-
-    monkeypatch.setattr(train_rnn, "evaluate", fake_evaluate)
-    arrays = data.load_data_set(tiny_data, 4)
-    record = train_rnn.train_run(tiny_config(), arrays, show_progress=False)
-    assert record["epochs_run"] == 2
-    assert [h["dev_accuracy"] for h in record["history"]] == [40.0, 99.5, 99.6]
-    assert record["dev_accuracy"] == 99.6
-    assert len(calls) == 4   # three dev checks, then the test set once
-
-
-def test_training_runs_all_epochs_when_dev_accuracy_stays_low(tiny_data):
-    arrays = data.load_data_set(tiny_data, 4)
-    record = train_rnn.train_run(tiny_config(epochs=3), arrays, show_progress=False)
-    assert record["epochs_run"] == 3 and record["status"] == "finished"
-    assert len(record["history"]) == 4                        # before epochs 1, 2, 3 and at the end
-    assert all(h["train_loss"] > 0 for h in record["history"][:-1])
-    assert 0.0 <= record["test_accuracy"] <= 100.0
 
 
 # ------------------------------------------------------------------------------ command line
@@ -134,6 +81,16 @@ def test_missing_data_is_generated_with_the_generator_defaults_and_said(tmp_path
     (["--batch-size", "0"], "must be at least 1"),
     (["--epochs", "-1"], "must be at least 1"),
     (["--jobs", "0"], "must be at least 1"),
+    (["--lr", "0"], "must be positive"),
+    (["--recipe", "fancy"], "invalid choice: 'fancy'"),
+    (["--optimizer", "rmsprop"], "invalid choice: 'rmsprop'"),
+    (["--optimizer", "adam", "--momentum", "0.9"], "--momentum is SGD's only"),
+    (["--recipe", "modern", "--momentum", "0.9"], "--momentum is SGD's only"),
+    (["--clip-grad-norm", "0"], "must be positive"),
+    (["--lstm-forget-bias", "nan"], "must be a finite number"),
+    (["--lstm-forget-bias", "one"], "expected a number, got 'one'"),
+    (["--periods", "2", "4"], "--periods must start at 1 and strictly increase, got 2 4"),
+    (["--periods", "1", "4", "4"], "--periods must start at 1 and strictly increase"),
 ])
 def test_bad_command_line_values_are_argparse_errors(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
@@ -159,17 +116,18 @@ def saved_runs(results):
     return runs
 
 
-def test_seeds_give_one_csv_row_per_run_and_mean_std_solved_cells(tiny_data, tmp_path, capsys):
+def test_seeds_give_one_csv_row_per_run_and_cells_with_solved_count_median_and_range(
+        tiny_data, tmp_path, capsys):
     grid(tiny_data, tmp_path)
     rows = read_csv(tmp_path / "accuracy.csv")
     assert sorted((r["model"], r["seq_len"], r["seed"]) for r in rows) == sorted(
-        (m, L, s) for m in ("SimpleRNN", "AlarmworkNet") for L in ("4", "7") for s in ("0", "1"))
+        (m, L, s) for m in ("SimpleRNN", "AlarmworkNet") for L in ("4", "7")
+        for s in ("0", "1"))
     printed = capsys.readouterr().out
     cell = [r for r in rows if r["model"] == "SimpleRNN" and r["seq_len"] == "4"]
-    values = [float(r["test_accuracy"]) for r in cell]
-    mean, std = sum(values) / 2, abs(values[0] - values[1]) / 2 ** 0.5
-    assert f"{mean:.1f} ± {std:.1f} (0/2)" in printed
-    assert (tmp_path / "accuracy.md").read_text().count("(0/2)") == 4
+    low, high = sorted(float(r["test_accuracy"]) for r in cell)
+    assert f"0/2 solved [0–66 %]; median {(low + high) / 2:.1f} ({low:.1f}–{high:.1f})" in printed
+    assert (tmp_path / "accuracy.md").read_text().count("0/2 solved") == 4
     for figure in ("accuracy.png", "learning_curves.png"):
         assert (tmp_path / figure).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -212,7 +170,7 @@ def test_report_rebuilds_the_outputs_without_training(tiny_data, tmp_path, capsy
     table = (tmp_path / "accuracy.md").read_text()
     for name in ("accuracy.csv", "accuracy.md", "accuracy.png", "learning_curves.png"):
         os.remove(tmp_path / name)
-    monkeypatch.setattr(train_rnn, "train_run", lambda *a, **k: pytest.fail("--report trained"))
+    monkeypatch.setattr(training, "train_run", lambda *a, **k: pytest.fail("--report trained"))
     grid(tiny_data, tmp_path, "--report")
     assert (tmp_path / "accuracy.md").read_text() == table
     assert len(read_csv(tmp_path / "accuracy.csv")) == 8
@@ -264,7 +222,7 @@ def test_broken_data_ends_in_one_line_and_writes_no_results(tiny_data, tmp_path)
 def test_unwritable_results_folder_is_detected_before_training(tiny_data, tmp_path, monkeypatch):
     blocker = tmp_path / "results"
     blocker.write_text("a file where the results folder should be")
-    monkeypatch.setattr(train_rnn, "train_run", lambda *a, **k: pytest.fail("training started"))
+    monkeypatch.setattr(training, "train_run", lambda *a, **k: pytest.fail("training started"))
     with pytest.raises(SystemExit) as exit_info:
         train_rnn.main(["--lengths", "4", *TINY, "--data-dir", tiny_data, "--results-dir", str(blocker)])
     assert f"cannot write results to '{blocker}'" in str(exit_info.value.code)
@@ -297,7 +255,8 @@ def test_a_diverging_run_is_recorded_and_the_grid_goes_on(tiny_data, tmp_path, c
 def test_unknown_model_names_list_the_valid_ones(capsys):
     with pytest.raises(SystemExit):
         train_rnn.parse_args(["--models", "gru"])
-    assert "invalid choice: 'gru' (choose from 'simple_rnn', 'lstm', 'alarmwork')" in capsys.readouterr().err
+    valid = ", ".join(f"'{name}'" for name in MODELS)
+    assert f"invalid choice: 'gru' (choose from {valid})" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
@@ -308,45 +267,139 @@ def test_cuda_without_a_cuda_device_is_said_plainly(capsys):
     assert "no CUDA device is available here" in capsys.readouterr().err
 
 
-# ------------------------------------------------------------------------------ opt-in options
-
-def tiny_parameters_with_gradient(scale):
-    layer = torch.nn.Linear(3, 2)
-    for p in layer.parameters():
-        p.grad = torch.full_like(p, scale)   # 8 entries: norm = scale * sqrt(8)
-    return layer
 
 
-def test_gradient_clipping_changes_nothing_below_the_threshold():
-    layer = tiny_parameters_with_gradient(0.1)
-    before = [p.grad.clone() for p in layer.parameters()]
-    norm = train_rnn.clip_or_measure(layer.parameters(), max_norm=1.0)
-    assert norm.item() == pytest.approx(0.1 * 8 ** 0.5)
-    for p, grad in zip(layer.parameters(), before):
-        assert torch.equal(p.grad, grad)
+# ------------------------------------------------------------------------------ recipes in the configuration
+
+ASSIGNMENT_KEYS = {"model", "seq_len", "seed", "epochs", "batch_size", "hidden", "lr", "momentum",
+                   "engine", "clip_grad_norm", "shuffle", "device", "data"}
+ABSENT = object()   # an expected configuration entry that must not be there
 
 
-def test_gradient_clipping_caps_the_norm_above_the_threshold():
-    layer = tiny_parameters_with_gradient(2.0)
-    norm = train_rnn.clip_or_measure(layer.parameters(), max_norm=1.0)
-    assert norm.item() == pytest.approx(2.0 * 8 ** 0.5)          # the norm before clipping
-    clipped = torch.cat([p.grad.flatten() for p in layer.parameters()])
-    assert clipped.norm().item() == pytest.approx(1.0, rel=1e-5)
-    assert torch.allclose(clipped, clipped[0].expand_as(clipped))  # direction kept
+def configs_of(*argv):
+    """The run configurations of a command line (one length, one seed), by model."""
+    args = train_rnn.parse_args(["--models", *MODELS, "--lengths", "10", *argv])
+    return {c["model"]: c for c in train_rnn.make_configs(args, train_rnn.data_options_of(args))}
 
 
-def test_without_clipping_the_gradient_norm_is_measured_and_left_alone():
-    layer = tiny_parameters_with_gradient(2.0)
-    norm = train_rnn.clip_or_measure(layer.parameters(), max_norm=None)
-    assert norm.item() == pytest.approx(2.0 * 8 ** 0.5)
-    assert all((p.grad == 2.0).all() for p in layer.parameters())
+def assert_entries(config, expected):
+    for key, value in expected.items():
+        assert config.get(key, ABSENT) == value if value is not ABSENT else key not in config, key
 
 
-def test_shuffle_is_deterministic_for_a_seed_and_changes_the_batches(tiny_data):
-    arrays = data.load_data_set(tiny_data, 4)
-    runs = [train_rnn.train_run(tiny_config(epochs=2, **options), arrays, show_progress=False)
-            for options in ({"shuffle": True}, {"shuffle": True}, {"shuffle": False})]
-    losses = [[h.get("train_loss") for h in run["history"]] for run in runs]
-    assert losses[0] == losses[1]
-    assert losses[0] != losses[2]
-    assert all("grad_norm" in h for h in runs[0]["history"][:-1])
+@pytest.mark.parametrize("argv", [[], ["--recipe", "assignment"], ["--optimizer", "sgd"],
+                                  ["--lstm-forget-bias", "none"], ["--clip-grad-norm", "none"]])
+def test_assignment_runs_keep_the_keys_of_the_records_saved_before_recipes(argv):
+    for model, config in configs_of(*argv).items():
+        expected = ASSIGNMENT_KEYS | ({"periods"} if model == "clockwork" else set())
+        assert set(config) == expected, model
+        assert (config["lr"], config["momentum"], config["clip_grad_norm"]) == (0.01, 0.9, None)
+
+
+@pytest.mark.parametrize("argv, model, expected", [
+    (["--optimizer", "adam"], "lstm", {"optimizer": "adam", "lr": 1e-3, "momentum": None}),
+    (["--optimizer", "adam", "--lr", "0.02"], "simple_rnn", {"optimizer": "adam", "lr": 0.02}),
+    (["--lr", "0.02"], "alarmwork", {"optimizer": ABSENT, "lr": 0.02, "momentum": 0.9}),
+    (["--momentum", "0.5"], "alarmwork", {"momentum": 0.5}),
+    (["--clip-grad-norm", "2"], "simple_rnn", {"clip_grad_norm": 2.0}),
+    (["--lstm-forget-bias", "1.5"], "lstm", {"lstm_forget_bias": 1.5}),
+    (["--lstm-forget-bias", "0"], "lstm", {"lstm_forget_bias": 0.0}),
+    (["--periods", "1", "3", "9"], "clockwork", {"periods": [1, 3, 9], "engine": "bptt"}),
+    (["--alarmwork-engine", "autograd"], "clockwork", {"engine": "autograd"}),
+    (["--recipe", "modern"], "lstm", {"recipe": "modern", "optimizer": "adam", "lr": 1e-3,
+                                      "momentum": None, "clip_grad_norm": 1.0,
+                                      "lstm_forget_bias": 1.0}),
+    (["--recipe", "modern"], "alarmwork", {"recipe": "modern", "optimizer": "adam",
+                                           "clip_grad_norm": 1.0, "lstm_forget_bias": ABSENT}),
+])
+def test_each_recipe_option_lands_in_the_run_configuration(argv, model, expected):
+    assert_entries(configs_of(*argv)[model], expected)
+
+
+def test_model_specific_options_appear_only_in_their_models_configurations():
+    configs = configs_of("--lstm-forget-bias", "1", "--periods", "1", "2")
+    assert [m for m, c in configs.items() if "lstm_forget_bias" in c] == ["lstm"]
+    assert [m for m, c in configs.items() if "periods" in c] == ["clockwork"]
+    assert {m: c["engine"] for m, c in configs.items()} == {
+        "simple_rnn": None, "lstm": None, "alarmwork": "bptt", "clockwork": "bptt"}
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["--lr", "0.005"], {"lr": 0.005, "optimizer": "adam"}),
+    (["--optimizer", "sgd"], {"optimizer": ABSENT, "lr": 0.01, "momentum": 0.9,
+                              "clip_grad_norm": 1.0, "lstm_forget_bias": 1.0}),
+    (["--optimizer", "sgd", "--momentum", "0.5"], {"momentum": 0.5}),
+    (["--clip-grad-norm", "none"], {"clip_grad_norm": None, "optimizer": "adam"}),
+    (["--clip-grad-norm", "5"], {"clip_grad_norm": 5.0}),
+    (["--lstm-forget-bias", "none"], {"lstm_forget_bias": ABSENT, "clip_grad_norm": 1.0}),
+    (["--lstm-forget-bias", "2"], {"lstm_forget_bias": 2.0}),
+])
+def test_explicit_flags_beat_the_recipe(argv, expected):
+    lstm = configs_of("--recipe", "modern", *argv)["lstm"]
+    assert_entries(lstm, {"recipe": "modern", **expected})
+
+
+def test_the_modern_recipe_gives_each_model_its_own_rate(monkeypatch, capsys):
+    rates = {model: 0.001 * (i + 1) for i, model in enumerate(MODELS)}
+    monkeypatch.setitem(training.RECIPES["modern"], "lr", rates)
+    assert {m: c["lr"] for m, c in configs_of("--recipe", "modern").items()} == rates
+    assert {m: c["lr"] for m, c in configs_of("--optimizer", "adam").items()} == rates
+    assert {m: c["lr"] for m, c in configs_of("--recipe", "modern", "--lr", "0.1").items()} == {
+        m: 0.1 for m in MODELS}
+    with pytest.raises(SystemExit):
+        train_rnn.parse_args(["--help"])
+    assert "lstm 0.002" in capsys.readouterr().out
+
+
+def test_help_lists_what_each_recipe_sets(capsys):
+    with pytest.raises(SystemExit):
+        train_rnn.parse_args(["--help"])
+    printed = capsys.readouterr().out
+    assert "assignment  optimizer sgd, lr 0.01, momentum 0.9, clip-grad-norm none" in printed
+    assert ("modern      optimizer adam, lr 0.001 for every model, clip-grad-norm 1.0, "
+            "lstm-forget-bias 1.0") in printed
+
+
+@pytest.mark.parametrize("model, option", [
+    ("lstm", ["--optimizer", "adam"]), ("lstm", ["--recipe", "modern"]),
+    ("lstm", ["--lstm-forget-bias", "1"]), ("lstm", ["--momentum", "0.5"]),
+    ("clockwork", ["--periods", "1", "2"]),
+])
+def test_runs_made_with_another_recipe_are_never_reused(model, option, tiny_data, tmp_path, capsys):
+    argv = ["--lengths", "4", *TINY, "--models", model, "--hidden", "4", "--data-dir", tiny_data,
+            "--results-dir", str(tmp_path), "--jobs", "1"]
+    train_rnn.main(argv)
+    capsys.readouterr()
+    train_rnn.main(argv + option)
+    assert "skipping" not in capsys.readouterr().out
+    configs = [run["config"] for run in saved_runs(tmp_path).values()]
+    assert len(configs) == 2 and configs[0] != configs[1]
+    train_rnn.main(argv + option)
+    assert "skipping 1 finished run(s)" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------------------ the committed records
+
+@pytest.mark.parametrize("argv, num_runs", [
+    ([], 12),
+    (["--seeds", "5"], 60),
+    (["--seeds", "5", "--clip-grad-norm", "1.0", "--results-dir", "results/clip1.0"], 60),
+])
+def test_the_commands_beside_the_committed_results_reuse_every_committed_run(argv, num_runs,
+                                                                             monkeypatch):
+    """The records committed under results/ are found by their commands and not trained again."""
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)   # they were trained on the CPU
+    args = train_rnn.parse_args(argv)
+    configs = train_rnn.make_configs(args, train_rnn.data_options_of(args))
+    assert len(configs) == num_runs
+    for config in configs:
+        assert load_record(record_path(args.results_dir, config), config) is not None, config
+    runs = os.path.join(args.results_dir, "runs")
+    committed = set()
+    for name in os.listdir(runs):
+        if name.endswith(".json") and not name.startswith("."):
+            with open(os.path.join(runs, name)) as f:
+                if json.load(f)["config"]["seed"] in args.seed_list:
+                    committed.add(os.path.join(runs, name))
+    assert committed == {record_path(args.results_dir, c) for c in configs}

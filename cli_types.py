@@ -1,0 +1,60 @@
+"""Value types for argparse, shared by every command line of the project.
+
+Each takes the text of one command-line value and returns the value, or raises
+`argparse.ArgumentTypeError` with a message that says what was expected:
+
+    --epochs 0      ->  argument --epochs: must be at least 1, got 0
+"""
+import argparse
+import math
+
+NONE = "none"  # the word that turns an option off explicitly, e.g. `--clip-grad-norm none`
+
+
+def int_argument(text):
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got '{text}'") from None
+
+
+def positive_int(text):
+    value = int_argument(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def finite_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+    return value
+
+
+def positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
+    if not value > 0:  # also rejects nan
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def sequence_length(text):
+    value = int_argument(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"a sequence needs L >= 2 (one marker per half), got {value}")
+    return value
+
+
+def or_none(value_type):
+    """`value_type`, or the word 'none' (returned as is, so that it differs from 'not given')."""
+    def parse(text):
+        return NONE if text.lower() == NONE else value_type(text)
+    parse.__name__ = value_type.__name__  # argparse names the type in its "invalid value" message
+    return parse

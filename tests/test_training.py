@@ -1,0 +1,184 @@
+"""One run's training: the protocol, the optimizers, the LSTM forget-gate bias, on tiny data."""
+import pytest
+import torch
+
+import generate_data_adding_problem as data
+import training
+from models import MODELS
+
+
+def tiny_config(**changes):
+    config = {"model": "alarmwork", "seq_len": 4, "seed": 0, "epochs": 5, "batch_size": 20,
+              "hidden": 8, "lr": 0.01, "momentum": 0.9, "engine": "bptt", "clip_grad_norm": None,
+              "shuffle": False, "device": "cpu", "data": {}}
+    config.update(changes)
+    return config
+
+
+# ------------------------------------------------------------------------------ protocol
+
+def test_accuracy_counts_predictions_strictly_within_a_tenth():
+    t = torch.tensor([0.0, 0.0, 0.0, 0.5])
+    y = torch.tensor([[0.099], [-0.0999], [0.1001], [0.2]])
+    assert training.accuracy(y, t) == 50.0
+
+
+def test_training_stops_only_when_dev_accuracy_is_above_99_5():
+    assert not training.should_stop(99.5)
+    assert training.should_stop(99.51)
+
+
+def test_dev_check_at_the_start_of_each_epoch_stops_training(tiny_data, monkeypatch):
+    dev_results = iter([40.0, 99.5, 99.6, 12.0])   # the third check (after 2 epochs) stops
+    real_evaluate = training.evaluate
+    calls = []
+
+    def fake_evaluate(model, x, t):
+        calls.append(len(x))
+        return next(dev_results) if len(calls) <= 3 else real_evaluate(model, x, t)
+
+    monkeypatch.setattr(training, "evaluate", fake_evaluate)
+    arrays = data.load_data_set(tiny_data, 4)
+    record = training.train_run(tiny_config(), arrays, show_progress=False)
+    assert record["epochs_run"] == 2
+    assert [h["dev_accuracy"] for h in record["history"]] == [40.0, 99.5, 99.6]
+    assert record["dev_accuracy"] == 99.6
+    assert len(calls) == 4   # three dev checks, then the test set once
+
+
+def test_training_runs_all_epochs_when_dev_accuracy_stays_low(tiny_data):
+    arrays = data.load_data_set(tiny_data, 4)
+    record = training.train_run(tiny_config(epochs=3), arrays, show_progress=False)
+    assert record["epochs_run"] == 3 and record["status"] == "finished"
+    assert len(record["history"]) == 4                        # before epochs 1, 2, 3 and at the end
+    assert all(h["train_loss"] > 0 for h in record["history"][:-1])
+    assert 0.0 <= record["test_accuracy"] <= 100.0
+
+
+def test_shuffle_is_deterministic_for_a_seed_and_changes_the_batches(tiny_data):
+    arrays = data.load_data_set(tiny_data, 4)
+    runs = [training.train_run(tiny_config(epochs=2, **options), arrays, show_progress=False)
+            for options in ({"shuffle": True}, {"shuffle": True}, {"shuffle": False})]
+    losses = [[h.get("train_loss") for h in run["history"]] for run in runs]
+    assert losses[0] == losses[1]
+    assert losses[0] != losses[2]
+    assert all("grad_norm" in h for h in runs[0]["history"][:-1])
+
+
+# ------------------------------------------------------------------------------ gradient clipping
+
+def tiny_parameters_with_gradient(scale):
+    layer = torch.nn.Linear(3, 2)
+    for p in layer.parameters():
+        p.grad = torch.full_like(p, scale)   # 8 entries: norm = scale * sqrt(8)
+    return layer
+
+
+def test_gradient_clipping_changes_nothing_below_the_threshold():
+    layer = tiny_parameters_with_gradient(0.1)
+    before = [p.grad.clone() for p in layer.parameters()]
+    norm = training.clip_or_measure(layer.parameters(), max_norm=1.0)
+    assert norm.item() == pytest.approx(0.1 * 8 ** 0.5)
+    for p, grad in zip(layer.parameters(), before):
+        assert torch.equal(p.grad, grad)
+
+
+def test_gradient_clipping_caps_the_norm_above_the_threshold():
+    layer = tiny_parameters_with_gradient(2.0)
+    norm = training.clip_or_measure(layer.parameters(), max_norm=1.0)
+    assert norm.item() == pytest.approx(2.0 * 8 ** 0.5)          # the norm before clipping
+    clipped = torch.cat([p.grad.flatten() for p in layer.parameters()])
+    assert clipped.norm().item() == pytest.approx(1.0, rel=1e-5)
+    assert torch.allclose(clipped, clipped[0].expand_as(clipped))  # direction kept
+
+
+def test_without_clipping_the_gradient_norm_is_measured_and_left_alone():
+    layer = tiny_parameters_with_gradient(2.0)
+    norm = training.clip_or_measure(layer.parameters(), max_norm=None)
+    assert norm.item() == pytest.approx(2.0 * 8 ** 0.5)
+    assert all((p.grad == 2.0).all() for p in layer.parameters())
+
+
+# ------------------------------------------------------------------------------ recipes
+
+def test_every_registered_model_has_a_learning_rate_in_every_recipe():
+    for recipe in training.RECIPES:
+        for model in MODELS:
+            assert training.recipe_lr(recipe, training.RECIPES[recipe]["optimizer"], model) > 0
+
+
+def test_another_optimizer_than_the_recipes_takes_the_rates_of_the_recipe_that_uses_it(monkeypatch):
+    monkeypatch.setitem(training.RECIPES["modern"], "lr", {model: 0.003 for model in MODELS})
+    assert training.recipe_lr("modern", "sgd", "lstm") == 0.01            # the assignment's SGD
+    assert training.recipe_lr("assignment", "adam", "lstm") == 0.003     # the modern Adam rate
+    assert training.optimizer_recipe("modern", "sgd")["momentum"] == 0.9
+
+
+def test_an_assignment_run_is_sgd_with_momentum_exactly():
+    model = torch.nn.Linear(2, 1)
+    optimizer = training.make_optimizer(tiny_config(), model.parameters())
+    assert type(optimizer) is torch.optim.SGD
+    reference = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9).defaults
+    assert optimizer.defaults == reference
+
+
+def test_an_adam_run_uses_adam_with_its_rate_and_no_momentum():
+    model = torch.nn.Linear(2, 1)
+    optimizer = training.make_optimizer(tiny_config(optimizer="adam", lr=0.003, momentum=None),
+                                        model.parameters())
+    assert type(optimizer) is torch.optim.Adam
+    assert optimizer.defaults == torch.optim.Adam(model.parameters(), lr=0.003).defaults
+
+
+def test_a_tiny_adam_run_trains_end_to_end(tiny_data):
+    arrays = data.load_data_set(tiny_data, 7)
+    config = tiny_config(model="lstm", seq_len=7, epochs=2, engine=None, optimizer="adam", lr=0.01,
+                         momentum=None, clip_grad_norm=1.0, lstm_forget_bias=1.0)
+    adam = training.train_run(config, arrays, show_progress=False)
+    sgd = training.train_run(tiny_config(model="lstm", seq_len=7, epochs=2, engine=None), arrays,
+                             show_progress=False)
+    assert adam["status"] == "finished" and adam["epochs_run"] == 2
+    assert adam["config"] == config
+    assert all("clipped_fraction" in h for h in adam["history"][:-1])
+    losses = [h["train_loss"] for h in adam["history"][:-1]]
+    assert losses != [h["train_loss"] for h in sgd["history"][:-1]]
+    assert losses[1] < losses[0]   # Adam at 0.01 moves the weights fast enough to see it
+
+
+# ------------------------------------------------------------------------------ LSTM forget gate
+
+def forget_gate_bias(lstm):
+    H = lstm.hidden_size
+    return (lstm.bias_ih_l0 + lstm.bias_hh_l0)[H:2 * H]
+
+
+@pytest.mark.parametrize("bias", [1.0, -0.5, 0.0])
+def test_lstm_forget_bias_sets_the_forget_gates_pre_activation_bias_only(bias):
+    torch.manual_seed(0)
+    default = training.make_model(tiny_config(model="lstm", engine=None))
+    torch.manual_seed(0)
+    model = training.make_model(tiny_config(model="lstm", engine=None, lstm_forget_bias=bias))
+    H = model.lstm.hidden_size
+    assert torch.equal(forget_gate_bias(model.lstm), torch.full((H,), bias))
+    assert not torch.equal(forget_gate_bias(default.lstm), forget_gate_bias(model.lstm))
+    for name in ("bias_ih_l0", "bias_hh_l0"):   # gates i, g, o keep PyTorch's init
+        kept = torch.cat([getattr(model.lstm, name)[:H], getattr(model.lstm, name)[2 * H:]])
+        assert torch.equal(kept, torch.cat([getattr(default.lstm, name)[:H],
+                                            getattr(default.lstm, name)[2 * H:]]))
+    for (name, p), q in zip(model.named_parameters(), default.parameters()):
+        if not name.startswith("lstm.bias"):
+            assert torch.equal(p, q), name
+
+
+def test_without_a_forget_bias_the_lstm_keeps_pytorchs_init():
+    torch.manual_seed(0)
+    built = training.make_model(tiny_config(model="lstm", engine=None))
+    torch.manual_seed(0)
+    reference = MODELS["lstm"][1](num_hidden=8)
+    for p, q in zip(built.parameters(), reference.parameters()):
+        assert torch.equal(p, q)
+
+
+def test_clockwork_runs_are_built_with_their_periods():
+    model = training.make_model(tiny_config(model="clockwork", periods=[1, 3]))
+    assert tuple(model.periods) == (1, 3) and len(model.W_rec) == 2

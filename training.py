@@ -1,0 +1,190 @@
+"""One training run: build the model, train it as its configuration says, return its record.
+
+A run's configuration is a flat dict (see `train_rnn.make_configs`); its record holds that
+configuration, the outcome and the per-epoch history (`runs.py` saves it). The protocol is
+the assignment's (SPEC.md): MSE, batches in data-set order, up to `epochs` epochs, dev accuracy
+at the start of every epoch stops training once above 99.5 %, test accuracy once at the end.
+A recipe (`RECIPES`) changes only how the weights move: the optimizer, its learning rate,
+gradient clipping and the LSTM's forget-gate bias; the data and the budget stay the same.
+"""
+import math
+import time
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+import generate_data_adding_problem as data
+import report
+from models import build_model
+
+STOP_DEV_ACCURACY = 99.5  # per cent; training stops when dev accuracy is above this
+EVAL_BATCH = 1000
+
+
+# ------------------------------------------------------------------------------ recipes
+
+OPTIMIZERS = ("sgd", "adam")
+
+# A recipe is a full set of the options that say how the weights move. "lr" is one rate, or a
+# rate per model (the registry's names). The modern rates are placeholders (1e-3 for every
+# model) until a sweep on dev data chooses them: change them here, and only here.
+RECIPES = {
+    "assignment": {"optimizer": "sgd", "lr": 0.01, "momentum": 0.9,
+                   "clip_grad_norm": None, "lstm_forget_bias": None},
+    "modern": {"optimizer": "adam",
+               "lr": {"simple_rnn": 1e-3, "lstm": 1e-3, "alarmwork": 1e-3, "clockwork": 1e-3},
+               "clip_grad_norm": 1.0,      # Pascanu et al. 2013
+               "lstm_forget_bias": 1.0},   # Gers et al. 2000; Jozefowicz et al. 2015
+}
+
+# Settings left out of a run's configuration when they have these values, so that records
+# saved before the setting existed keep their key (runs.run_key) and are still reused.
+LEFT_OUT = {"recipe": "assignment", "optimizer": "sgd", "lstm_forget_bias": None, "periods": None}
+
+
+def setting(config, name):
+    """A setting of a run, reading a left-out one as its default."""
+    return config.get(name, LEFT_OUT[name])
+
+
+def optimizer_recipe(recipe, optimizer):
+    """The recipe a run takes its optimizer's lr and momentum from: `recipe` if it uses
+    `optimizer`, else the first recipe that does (`--recipe modern --optimizer sgd` trains
+    with the assignment's SGD)."""
+    if RECIPES[recipe]["optimizer"] == optimizer:
+        return RECIPES[recipe]
+    return next(values for values in RECIPES.values() if values["optimizer"] == optimizer)
+
+
+def recipe_lr(recipe, optimizer, model):
+    """The learning rate of `model` trained with `optimizer` under `recipe`."""
+    lr = optimizer_recipe(recipe, optimizer)["lr"]
+    return lr[model] if isinstance(lr, dict) else lr
+
+
+# ------------------------------------------------------------------------------ protocol
+
+def accuracy(y, t):
+    """Per cent of predictions with |y - t| < 0.1."""
+    hits = ((y.reshape(-1) - t.reshape(-1)).abs() < data.SUCCESS_TOLERANCE).sum().item()
+    return 100.0 * hits / t.numel()
+
+
+def should_stop(dev_accuracy):
+    """The protocol's early stop: dev accuracy above 99.5 % at the start of an epoch."""
+    return dev_accuracy > STOP_DEV_ACCURACY
+
+
+@torch.no_grad()
+def evaluate(model, x, t):
+    """Accuracy of `model` on (x, t), in large batches and without building a graph."""
+    model.eval()
+    y = torch.cat([model(x[i:i + EVAL_BATCH]) for i in range(0, len(x), EVAL_BATCH)])
+    model.train()
+    return accuracy(y, t)
+
+
+# ------------------------------------------------------------------------------ one run
+
+def make_model(config):
+    """The run's model, initialized from the current torch seed, with the recipe's LSTM bias."""
+    options = {"periods": tuple(config["periods"])} if "periods" in config else {}
+    model = build_model(config["model"], config["hidden"], config["engine"] or "bptt", **options)
+    if setting(config, "lstm_forget_bias") is not None:
+        set_lstm_forget_bias(model.lstm, setting(config, "lstm_forget_bias"))
+    return model
+
+
+def set_lstm_forget_bias(lstm, bias):
+    """Make the forget gate's pre-activation bias (bias_ih + bias_hh) equal `bias` in every layer.
+
+    PyTorch orders the gates i, f, g, o, so the forget gate is the slice [H:2H]; its whole
+    bias goes into bias_ih and bias_hh's slice becomes 0. The other gates keep PyTorch's init.
+    """
+    H = lstm.hidden_size
+    with torch.no_grad():
+        for layer in range(lstm.num_layers):
+            getattr(lstm, f"bias_ih_l{layer}")[H:2 * H] = bias
+            getattr(lstm, f"bias_hh_l{layer}")[H:2 * H] = 0.0
+
+
+def make_optimizer(config, parameters):
+    """SGD with momentum (the assignment's), or Adam with PyTorch's default betas."""
+    if setting(config, "optimizer") == "sgd":
+        return torch.optim.SGD(parameters, lr=config["lr"], momentum=config["momentum"])
+    return torch.optim.Adam(parameters, lr=config["lr"])
+
+
+def train_run(config, arrays, show_progress=True, progress_position=None):
+    """Train one model on one length as the protocol says; returns the run record."""
+    torch.set_num_threads(1)
+    torch.manual_seed(config["seed"])
+    device = torch.device(config["device"])
+    model = make_model(config).to(device)
+    x_train, t_train, x_dev, t_dev, x_test, t_test = (
+        torch.from_numpy(arrays[k]).to(device)
+        for k in ("x_train", "t_train", "x_dev", "t_dev", "x_test", "t_test"))
+    t_train = t_train.unsqueeze(1)
+    optimizer = make_optimizer(config, model.parameters())
+    loss_fn = nn.MSELoss()
+    shuffler = torch.Generator().manual_seed(config["seed"])
+    batch_size, num_train = config["batch_size"], len(x_train)
+
+    history, diverged_epoch = [], None
+    progress = tqdm(total=config["epochs"], disable=not show_progress, leave=False,
+                    position=progress_position, unit="epoch",
+                    desc=f"{report.model_label(config)} L={config['seq_len']} seed={config['seed']}")
+    start = time.perf_counter()
+    epochs_run = 0
+    while True:
+        dev_accuracy = evaluate(model, x_dev, t_dev)
+        history.append({"epoch": epochs_run, "dev_accuracy": dev_accuracy})
+        if should_stop(dev_accuracy) or epochs_run == config["epochs"]:
+            break
+        order = (torch.randperm(num_train, generator=shuffler) if config["shuffle"]
+                 else torch.arange(num_train)).to(device)
+        loss_sum, grad_norms = 0.0, []
+        for i in range(0, num_train, batch_size):
+            batch = order[i:i + batch_size]
+            optimizer.zero_grad()
+            loss = loss_fn(model(x_train[batch]), t_train[batch])
+            loss.backward()
+            grad_norms.append(clip_or_measure(model.parameters(), config["clip_grad_norm"]).item())
+            optimizer.step()
+            loss_sum += loss.item()
+            if not math.isfinite(loss_sum):
+                break
+        epochs_run += 1
+        num_batches = len(grad_norms)
+        history[-1].update(train_loss=loss_sum / num_batches, grad_norm=sum(grad_norms) / num_batches,
+                           grad_norm_max=max(grad_norms))
+        if config["clip_grad_norm"] is not None:
+            clipped = sum(norm > config["clip_grad_norm"] for norm in grad_norms)
+            history[-1]["clipped_fraction"] = clipped / num_batches
+        progress.update(1)
+        progress.set_postfix(loss=f"{loss_sum / num_batches:.4f}", dev=f"{dev_accuracy:.1f}%")
+        if not math.isfinite(loss_sum):
+            diverged_epoch = epochs_run
+            break
+    progress.close()
+    train_seconds = time.perf_counter() - start
+    diverged = diverged_epoch is not None
+    return {
+        "config": config,
+        "status": "diverged" if diverged else "finished",
+        "diverged_epoch": diverged_epoch,
+        "epochs_run": epochs_run,
+        "dev_accuracy": None if diverged else history[-1]["dev_accuracy"],
+        "test_accuracy": None if diverged else evaluate(model, x_test, t_test),
+        "train_seconds": round(train_seconds, 3),
+        "history": history,
+    }
+
+
+def clip_or_measure(parameters, max_norm):
+    """The gradient norm before clipping; rescales to `max_norm` when set (Pascanu et al. 2013)."""
+    parameters = [p for p in parameters if p.grad is not None]
+    if max_norm is None:
+        return torch.nn.utils.get_total_norm([p.grad for p in parameters])
+    return torch.nn.utils.clip_grad_norm_(parameters, max_norm)

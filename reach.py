@@ -1,0 +1,376 @@
+"""How far each network reaches: a ladder of sequence lengths, climbed per (model, recipe).
+
+    python reach.py                        # the study: 5 models x 2 recipes, L = 10 50 100 200 500
+    python reach.py --models lstm --recipes modern --lengths 10 50 100 --seeds 3
+    python reach.py --report               # reach.md, reach.csv and reach.png from the saved runs
+
+A rung is one length with one run per seed (5 by default). It is reached when at least 3 of
+every 5 of its runs solve the task (stats.solved: test accuracy >= 95 %). A ladder climbs
+to the next length only from a reached rung: the runs above the first rung it misses would
+be wasted compute. Runs are ordinary train_rnn.py runs, saved the moment they end under
+<results-dir>/<recipe>/runs/, and reused when the same command runs again, so an
+interrupted climb goes on where it stopped (--force retrains). Every ladder climbs at once
+on a pool of --jobs worker processes: a ladder's next rung starts as soon as its last rung
+is decided.
+
+A model is a registry name, or name:P for another width than P = 50 per layer, e.g.
+clockwork:35 (Clockwork(1,2,4,8) with 35 units a layer has about AlarmworkNet's parameters).
+"""
+import argparse
+import math
+import multiprocessing
+import os
+import shlex
+import sys
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from tabulate import tabulate
+from tqdm import tqdm
+
+import generate_data_adding_problem as data
+import report
+import stats
+import train_rnn
+import training
+from atomic_files import atomic_write_text
+from cli_types import positive_int, sequence_length
+from models import MODELS, build_model, count_parameters
+from runs import load_record, record_path, save_record
+
+DEFAULT_MODELS = ("simple_rnn", "lstm", "alarmwork", "clockwork", "clockwork:35")
+DEFAULT_LENGTHS = (10, 50, 100, 200, 500)
+DEFAULT_SEEDS = 5
+REACHED_FRACTION = 3 / 5     # a rung is reached when at least 3 of its 5 runs solve the task
+RESULTS_DIR = os.path.join("results", "reach")
+
+
+# ------------------------------------------------------------------------------ the climbing rule
+
+def rung_reached(test_accuracies):
+    """At least 3 of every 5 runs of the rung solved the task."""
+    needed = math.ceil(REACHED_FRACTION * len(test_accuracies) - 1e-9)
+    return sum(stats.solved(a) for a in test_accuracies) >= needed
+
+
+def next_rung(lengths, decided):
+    """The next length to train, or None once the climb stops.
+
+    decided: {L: test accuracies of its runs} for the rungs whose runs have all ended.
+    """
+    for seq_len in lengths:
+        if seq_len not in decided:
+            return seq_len
+        if not rung_reached(decided[seq_len]):
+            return None
+    return None
+
+
+def accuracy_of(record):
+    return record["test_accuracy"] if record["status"] == "finished" else None
+
+
+# ------------------------------------------------------------------------------ ladders
+
+def parse_model(text):
+    """'clockwork:35' -> ('clockwork', 35); 'lstm' -> ('lstm', 50)."""
+    name, _, width = text.partition(":")
+    if name not in MODELS:
+        raise argparse.ArgumentTypeError(f"unknown model '{name}', expected one of {', '.join(MODELS)}")
+    try:
+        return name, positive_int(width) if width else report.DEFAULT_HIDDEN
+    except argparse.ArgumentTypeError as error:
+        raise argparse.ArgumentTypeError(f"'{text}': the width after ':' {error}") from None
+
+
+@dataclass
+class Ladder:
+    """One (model, width, recipe): its train_rnn options, configurations per rung, and records."""
+    model: str
+    hidden: int
+    recipe: str
+    args: argparse.Namespace
+    configs: dict                                   # {L: [config of each seed]}
+    records: dict = field(default_factory=dict)     # {L: {seed: record}}
+
+    @property
+    def label(self):
+        return report.model_label(self.configs[min(self.configs)][0])
+
+    def decided(self):
+        """{L: test accuracies} of the rungs whose runs have all ended."""
+        return {L: [accuracy_of(r) for r in self.records[L].values()]
+                for L, configs in self.configs.items()
+                if len(self.records.get(L, {})) == len(configs)}
+
+    def add(self, record):
+        config = record["config"]
+        self.records.setdefault(config["seq_len"], {})[config["seed"]] = record
+
+
+def make_ladder(model, hidden, recipe, options):
+    """A ladder's train_rnn options: the recipe, the width, every length and seed of the study."""
+    argv = ["--recipe", recipe, "--models", model, "--hidden", str(hidden),
+            "--lengths", *map(str, options.lengths), "--seeds", str(options.seeds),
+            "--epochs", str(options.epochs), "--periods", *map(str, options.periods),
+            "--train", str(options.train), "--dev", str(options.dev), "--test", str(options.test),
+            "--data-dir", options.data_dir, "--jobs", str(options.jobs),
+            "--results-dir", os.path.join(options.results_dir, recipe)]
+    args = train_rnn.parse_args(argv + (["--force"] if options.force else []))
+    configs = train_rnn.make_configs(args, train_rnn.data_options_of(args))
+    by_length = {L: [c for c in configs if c["seq_len"] == L] for L in options.lengths}
+    return Ladder(model, hidden, recipe, args, by_length)
+
+
+def load_saved(ladder):
+    """Fill a ladder with the records already saved for it."""
+    for configs in ladder.configs.values():
+        for config in configs:
+            record = load_record(record_path(ladder.args.results_dir, config), config)
+            if record is not None:
+                ladder.add(record)
+
+
+# ------------------------------------------------------------------------------ climbing
+
+class InlineExecutor:
+    """Runs each job the moment it is submitted, in this process (--jobs 1)."""
+
+    def submit(self, function, *args):
+        future = Future()
+        future.set_result(function(*args))
+        return future
+
+    def shutdown(self, wait=True, cancel_futures=False):
+        pass
+
+
+def worker_pool(jobs):
+    if jobs == 1:
+        return InlineExecutor()
+    context = multiprocessing.get_context("spawn")
+    return ProcessPoolExecutor(jobs, mp_context=context, initializer=train_rnn.init_worker,
+                               initargs=(context.Value("i", 1), context.RLock()))
+
+
+def climb(ladders, options):
+    """Climb every ladder at once; each finished run is saved the moment it ends."""
+    pool = worker_pool(options.jobs)
+    pending = {}                     # future -> ladder
+    trained = set()                  # (ladder, L): rungs submitted by this command
+    overall = tqdm(total=0, desc="runs", unit="run", position=0)
+
+    def advance(ladder):
+        """Submit the runs of the ladder's next rung that are not saved yet."""
+        while (seq_len := next_rung(options.lengths, ladder.decided())) is not None:
+            if (id(ladder), seq_len) in trained:
+                return                               # still running
+            trained.add((id(ladder), seq_len))
+            todo = [c for c in ladder.configs[seq_len]
+                    if c["seed"] not in ladder.records.get(seq_len, {})]
+            overall.total += len(todo)
+            overall.refresh()
+            for config in todo:
+                pending[pool.submit(train_rnn.run_worker, (config, options.data_dir))] = ladder
+            if todo:
+                return
+
+    try:
+        for ladder in ladders:
+            advance(ladder)
+        while pending:
+            done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+            for future in done:
+                ladder = pending.pop(future)
+                record = future.result()
+                save_record(ladder.args.results_dir, record)
+                ladder.add(record)
+                overall.update(1)
+                overall.write(f"[{ladder.recipe}] {report.describe_run(record)}")
+                advance(ladder)
+    except KeyboardInterrupt:
+        pool.shutdown(wait=False, cancel_futures=True)
+        overall.close()
+        raise SystemExit(f"\ninterrupted: every finished run is saved under {options.results_dir}; "
+                         "run the same command again to go on")
+    pool.shutdown()
+    overall.close()
+
+
+# ------------------------------------------------------------------------------ report
+
+def rung_text(seq_len, accuracies, runs_per_rung, epochs):
+    """'100: 4/5 (9 ep)': solved/runs at L, median epochs of the solved runs."""
+    solved = sum(stats.solved(a) for a in accuracies)
+    text = f"{seq_len}: {solved}/{len(accuracies)}"
+    if len(accuracies) < runs_per_rung:
+        text += f" of {runs_per_rung} so far"
+    solved_epochs = [e for a, e in zip(accuracies, epochs) if stats.solved(a)]
+    return text + (f" ({np.median(solved_epochs):g} ep)" if solved_epochs else "")
+
+
+def ladder_summary(ladder, lengths, runs_per_rung):
+    """One row of reach.md: the longest length reached, the rungs, size and epochs to solve."""
+    rungs, reached, state = [], None, "not started"
+    for seq_len in lengths:
+        records = list(ladder.records.get(seq_len, {}).values())
+        if not records:
+            break
+        accuracies = [accuracy_of(r) for r in records]
+        rungs.append(rung_text(seq_len, accuracies, runs_per_rung, [r["epochs_run"] for r in records]))
+        if len(records) < runs_per_rung:
+            state = f"L = {seq_len} running"
+            break
+        if not rung_reached(accuracies):
+            state = f"stopped at L = {seq_len}"
+            break
+        reached = seq_len
+        state = "top rung reached" if seq_len == lengths[-1] else "next rung to run"
+    epochs = [r["epochs_run"] for r in ladder.records.get(reached, {}).values()
+              if stats.solved(accuracy_of(r))] if reached else []
+    config = ladder.configs[lengths[0]][0]
+    return {
+        "model": ladder.label, "recipe": ladder.recipe, "lr": config["lr"],
+        "parameters": count_parameters(build_model(ladder.model, ladder.hidden,
+                                                   periods=config.get("periods"))),
+        "reach": reached, "state": state, "rungs": ", ".join(rungs),
+        "median_epochs_to_solve": float(np.median(epochs)) if epochs else None,
+    }
+
+
+def runs_rows(ladders):
+    """One row per run of every ladder: the data behind reach.md and reach.png."""
+    rows = []
+    for ladder in ladders:
+        for seq_len, by_seed in sorted(ladder.records.items()):
+            for seed, record in sorted(by_seed.items()):
+                accuracy = accuracy_of(record)
+                rows.append({"model": ladder.label, "recipe": ladder.recipe, "seq_len": seq_len,
+                             "seed": seed, "lr": record["config"]["lr"], "test_accuracy": accuracy,
+                             "solved": stats.solved(accuracy), "epochs_run": record["epochs_run"],
+                             "train_seconds": record["train_seconds"]})
+    return pd.DataFrame(rows)
+
+
+def write_reach_report(ladders, options, command):
+    """reach.md, reach.csv (one row per run) and reach.png under the results folder."""
+    summaries = [ladder_summary(ladder, list(options.lengths), options.seeds) for ladder in ladders]
+    lines = [{"model": s["model"], "recipe": s["recipe"], "lr": f"{s['lr']:g}",
+              "parameters": f"{s['parameters']:,}",
+              "reach (longest L reached)": "none" if s["reach"] is None else str(s["reach"]),
+              "rungs: solved/runs (median epochs of the solved)": s["rungs"] or "not started",
+              "climb": s["state"]} for s in summaries]
+    text = (f"# How far does each network reach?\n\nMade by: `{command}`\n\n"
+            f"A rung is one length L with {options.seeds} runs (seeds 0..{options.seeds - 1}); it "
+            f"is reached when at least {math.ceil(REACHED_FRACTION * options.seeds - 1e-9)} of them "
+            f"solve the task (test accuracy >= {stats.SOLVED_ACCURACY:g} %). A ladder climbs "
+            f"{', '.join(map(str, options.lengths))} and stops after the first rung it does not "
+            f"reach. Recipes: {'; '.join(f'{r}: {train_rnn.describe_recipe(r)}' for r in options.recipes)}. "
+            f"Every run: {options.train:,} training samples, batches of 20, at most {options.epochs} epochs, "
+            f"early stop at dev accuracy above {training.STOP_DEV_ACCURACY:g} %.\n\n"
+            f"{tabulate(lines, headers='keys', tablefmt='github', disable_numparse=True)}\n")
+    os.makedirs(options.results_dir, exist_ok=True)
+    atomic_write_text(os.path.join(options.results_dir, "reach.md"), text)
+    runs = runs_rows(ladders)
+    atomic_write_text(os.path.join(options.results_dir, "reach.csv"), runs.to_csv(index=False))
+    if len(runs):
+        plot_reach(runs, options, os.path.join(options.results_dir, "reach.png"))
+    return text
+
+
+def plot_reach(runs, options, path):
+    """Test accuracy against L (log scale), one panel per recipe, every run a dot."""
+    plt = report.plt
+    recipes = list(options.recipes)
+    figure, panels = plt.subplots(1, len(recipes), figsize=(5.6 * len(recipes), 4.4),
+                                  sharey=True, squeeze=False)
+    labels = list(dict.fromkeys(runs["model"]))
+    for panel, recipe in zip(panels[0], recipes):
+        of_recipe = runs[runs["recipe"] == recipe]
+        for i, label in enumerate(labels):
+            of_model = of_recipe[of_recipe["model"] == label].dropna(subset=["test_accuracy"])
+            if of_model.empty:
+                continue
+            shift = 1.0 + 0.035 * (i - (len(labels) - 1) / 2)   # side by side on the log axis
+            panel.scatter(of_model["seq_len"] * shift, of_model["test_accuracy"], s=14,
+                          color=f"C{i}", alpha=0.6)
+            medians = of_model.groupby("seq_len")["test_accuracy"].median()
+            panel.plot(medians.index * shift, medians.values, color=f"C{i}", label=label)
+        report.plot_solved_threshold(panel)
+        panel.set_xscale("log")
+        panel.set_xticks(list(options.lengths))
+        panel.set_xticklabels([str(L) for L in options.lengths])
+        panel.minorticks_off()
+        panel.set_title(f"recipe: {recipe}")
+        panel.set_xlabel("sequence length L (log scale)")
+        panel.grid(alpha=0.3)
+        panel.legend(fontsize=7, loc="lower left")
+    panels[0][0].set_ylabel("test accuracy (%); dots: runs, line: median")
+    panels[0][0].set_ylim(0, 102)
+    figure.tight_layout()
+    report.save_figure(figure, path)
+
+
+# ------------------------------------------------------------------------------ command line
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description="Climb a ladder of sequence lengths for each model and recipe, and report "
+                    "how far each reaches.")
+    parser.add_argument("--models", nargs="+", type=parse_model, metavar="MODEL[:P]",
+                        default=[parse_model(m) for m in DEFAULT_MODELS],
+                        help=f"models, each a registry name ({', '.join(MODELS)}) with an "
+                             f"optional width, e.g. clockwork:35 (default: {' '.join(DEFAULT_MODELS)})")
+    parser.add_argument("--recipes", nargs="+", choices=list(training.RECIPES),
+                        default=list(training.RECIPES),
+                        help="training recipes, see train_rnn.py --help (default: all)")
+    parser.add_argument("--lengths", nargs="+", type=sequence_length, default=list(DEFAULT_LENGTHS),
+                        metavar="L", help="the rungs, climbed in the order given (default: %(default)s)")
+    parser.add_argument("--seeds", type=positive_int, default=DEFAULT_SEEDS,
+                        help="runs per rung, seeds 0..N-1 (default: %(default)s)")
+    parser.add_argument("--epochs", type=positive_int, default=50,
+                        help="maximum number of epochs of every run (default: %(default)s)")
+    parser.add_argument("--periods", type=positive_int, nargs="+", default=list(train_rnn.DEFAULT_PERIODS),
+                        metavar="T", help="ClockworkRNN's clock periods (default: %(default)s)")
+    for split, size in data.DEFAULT_SIZES.items():
+        parser.add_argument(f"--{split}", type=positive_int, default=size,
+                            help=f"{split} samples of a generated data set (default: %(default)s)")
+    parser.add_argument("--data-dir", default="data", help="folder of the .npz files (default: %(default)s)")
+    parser.add_argument("--results-dir", default=RESULTS_DIR,
+                        help="folder of <recipe>/runs/ and reach.{md,csv,png} (default: %(default)s)")
+    parser.add_argument("--jobs", type=positive_int, default=len(os.sched_getaffinity(0)),
+                        help="runs trained at once, one thread each (default: the CPU cores, %(default)s)")
+    parser.add_argument("--force", action="store_true", help="retrain runs that are already saved")
+    parser.add_argument("--report", action="store_true",
+                        help="rebuild reach.md, reach.csv and reach.png from the saved runs, no training")
+    options = parser.parse_args(argv)
+    if len(set(options.lengths)) != len(options.lengths):
+        parser.error("--lengths: each length once")
+    return options
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    options = parse_args(argv)
+    ladders = [make_ladder(model, hidden, recipe, options)
+               for recipe in options.recipes for model, hidden in options.models]
+    for ladder in ladders:
+        if not options.force or options.report:    # --force climbs again from nothing
+            load_saved(ladder)
+    if not options.report:
+        first = ladders[0].args
+        try:
+            train_rnn.prepare_data(first, train_rnn.data_options_of(first))
+            for recipe in options.recipes:
+                train_rnn.check_writable(os.path.join(options.results_dir, recipe))
+        except (data.DataError, OSError) as error:
+            sys.exit(f"error: {error}")
+        climb(ladders, options)
+    command = shlex.join(["python", "reach.py", *(a for a in argv if a not in ("--report", "--force"))])
+    print(write_reach_report(ladders, options, command))
+
+
+if __name__ == "__main__":
+    main()

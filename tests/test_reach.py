@@ -1,0 +1,106 @@
+"""The reach ladder: its rule, its climbing and resuming (with a scripted trainer), and a tiny real climb."""
+import argparse
+
+import pandas as pd
+import pytest
+
+import reach
+import train_rnn
+
+
+def test_a_rung_is_reached_when_3_of_5_runs_solve():
+    assert reach.rung_reached([99.0, 96.0, 95.0, 35.0, 35.0])
+    assert not reach.rung_reached([99.0, 96.0, 94.9, 35.0, 35.0])
+    assert not reach.rung_reached([99.0, 99.0, None, None, 35.0])     # diverged runs did not solve
+    assert reach.rung_reached([99.0, 99.0, 35.0])                        # 2 of 3 >= 3/5
+
+
+def test_next_rung_climbs_from_reached_rungs_and_stops_after_the_first_miss():
+    lengths = [10, 50, 100]
+    solved, plateau = [99.0] * 5, [35.0] * 5
+    assert reach.next_rung(lengths, {}) == 10
+    assert reach.next_rung(lengths, {10: solved}) == 50
+    assert reach.next_rung(lengths, {10: solved, 50: plateau}) is None
+    assert reach.next_rung(lengths, {10: plateau}) is None
+    assert reach.next_rung(lengths, {10: solved, 50: solved, 100: solved}) is None
+
+
+def test_models_take_an_optional_width():
+    assert reach.parse_model("clockwork:35") == ("clockwork", 35)
+    assert reach.parse_model("lstm") == ("lstm", 50)
+    for bad in ("gru", "lstm:0", "lstm:x"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            reach.parse_model(bad)
+
+
+# ------------------------------------------------------------------------------ a scripted climb
+
+def scripted_trainer(solves_up_to, calls):
+    """A stand-in for train_rnn.run_worker: a run solves when L <= solves_up_to[model]."""
+    def run_worker(job):
+        config, _ = job
+        calls.append((config["model"], config["seq_len"], config["seed"]))
+        accuracy = 99.0 if config["seq_len"] <= solves_up_to[config["model"]] else 35.0
+        return {"config": config, "status": "finished", "diverged_epoch": None,
+                "epochs_run": 1, "dev_accuracy": accuracy, "test_accuracy": accuracy,
+                "train_seconds": 0.0, "history": [{"epoch": 0, "dev_accuracy": accuracy}]}
+    return run_worker
+
+
+def climb_argv(tiny_data, results_dir):
+    return ["--models", "lstm", "alarmwork", "--recipes", "assignment", "--lengths", "4", "7",
+            "--seeds", "2", "--epochs", "1", "--train", "60", "--dev", "20", "--test", "20",
+            "--data-dir", tiny_data, "--results-dir", str(results_dir), "--jobs", "1"]
+
+
+def test_the_ladder_climbs_stops_and_resumes_without_retraining(tiny_data, tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(train_rnn, "run_worker", scripted_trainer({"lstm": 7, "alarmwork": 0}, calls))
+    reach.main(climb_argv(tiny_data, tmp_path))
+    # LSTM reaches L = 4 and climbs to 7; AlarmworkNet misses L = 4 and stops there
+    assert sorted(calls) == sorted([("lstm", 4, 0), ("lstm", 4, 1), ("lstm", 7, 0), ("lstm", 7, 1),
+                                    ("alarmwork", 4, 0), ("alarmwork", 4, 1)])
+    assert len(list((tmp_path / "assignment" / "runs").iterdir())) == 6
+    text = (tmp_path / "reach.md").read_text()
+    assert "| LSTM " in text and "| 7 " in text and "4: 2/2 (1 ep), 7: 2/2 (1 ep)" in text
+    assert "4: 0/2" in text and "stopped at L = 4" in text
+    runs = pd.read_csv(tmp_path / "reach.csv")
+    assert len(runs) == 6 and runs["solved"].sum() == 4
+
+    calls.clear()
+    reach.main(climb_argv(tiny_data, tmp_path))            # the same command again
+    assert calls == []                                      # every run is reused
+    reach.main(climb_argv(tiny_data, tmp_path) + ["--lengths", "4", "7", "6"])
+    assert sorted(calls) == [("lstm", 6, 0), ("lstm", 6, 1)]  # a longer ladder climbs on
+
+
+def test_force_retrains_what_the_climb_reaches(tiny_data, tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(train_rnn, "run_worker", scripted_trainer({"lstm": 4, "alarmwork": 0}, calls))
+    reach.main(climb_argv(tiny_data, tmp_path))
+    calls.clear()
+    reach.main(climb_argv(tiny_data, tmp_path) + ["--force"])
+    assert len(calls) == 6
+
+
+def test_report_rebuilds_from_the_records_without_training(tiny_data, tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(train_rnn, "run_worker", scripted_trainer({"lstm": 7, "alarmwork": 4}, calls))
+    reach.main(climb_argv(tiny_data, tmp_path))
+    before = (tmp_path / "reach.md").read_text()
+    calls.clear()
+    (tmp_path / "reach.md").unlink()
+    reach.main(climb_argv(tiny_data, tmp_path) + ["--report"])
+    assert calls == [] and (tmp_path / "reach.md").read_text() == before
+
+
+# ------------------------------------------------------------------------------ a real climb
+
+def test_a_tiny_real_climb_trains_both_recipes_and_draws_the_figure(tiny_data, tmp_path):
+    reach.main(["--models", "clockwork:4", "--lengths", "4", "--seeds", "1", "--epochs", "1",
+                "--train", "60", "--dev", "20", "--test", "20", "--data-dir", tiny_data,
+                "--results-dir", str(tmp_path), "--jobs", "1"])
+    runs = pd.read_csv(tmp_path / "reach.csv")
+    assert sorted(runs["recipe"]) == ["assignment", "modern"]
+    assert set(runs["model"]) == {"Clockwork(1,2,4,8) P=4"}
+    assert (tmp_path / "reach.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -34,6 +34,8 @@ where a layer at or above k fired, so the loop recomputes just those; layer 0's 
 kept for every step, the others are rebuilt from the stored states after the loop.
 `tests/test_bptt.py` checks all of this against autograd and gradcheck.
 """
+import functools
+
 import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
@@ -54,14 +56,18 @@ def check_periods(periods):
     return periods
 
 
+@functools.lru_cache(maxsize=64)
 def schedule(seq_len, periods):
-    """For each step, (k, i) for every layer k > 0 that fires at it, i = its firing count so far.
+    """Which layers fire at each step, made once per (L, periods) and kept.
 
-    Layer 0 fires at every step, so it is left out; u_k[i] and z_k's i-th stored state belong
-    to step l = i * T_k.
+    Returns, per step l: `fired`, the pairs (k, i) of the layers k > 0 that fire at l, and
+    `slots`, for each layer j = 1 .. K-1 its i or None when it copies. i counts the layer's
+    firings before l: u_k[i] and z_k's i-th stored state belong to step l = i * T_k. Layer 0
+    fires at every step, so it is left out of both.
     """
-    return [[(k, l // T) for k, T in enumerate(periods) if k > 0 and l % T == 0]
-            for l in range(seq_len)]
+    slots = tuple(tuple(l // T if l % T == 0 else None for T in periods[1:]) for l in range(seq_len))
+    fired = tuple(tuple((k, i) for k, i in enumerate(step, 1) if i is not None) for step in slots)
+    return fired, slots
 
 
 def forward_steps(periods, u, W_rec):
@@ -77,7 +83,7 @@ def forward_steps(periods, u, W_rec):
     zero = np.zeros((N, P), dtype=u[0].dtype)
     z = [zero] * K                                       # the current state of every layer
     s = [zero] * (K + 1)                                 # s[k]: sum of z[k:] for k >= 1; s[K] = 0
-    for l, fired in enumerate(schedule(L, periods)):
+    for l, fired in enumerate(schedule(L, periods)[0]):
         s0 = np.add(z[0], s[1], out=s0_steps[l])
         a0 = np.dot(s0, W_rec_T[0])
         a0 += u[0][l]
@@ -111,16 +117,15 @@ def backward_steps(periods, grad_z0, z_fired, W_rec):
     L = z_fired[0].shape[0]
     d = [1.0 - z_k * z_k for z_k in z_fired]             # tanh' of every firing step, filled in
     G = [grad_z0] + [np.zeros_like(grad_z0) for _ in range(1, K)]   # in place with d_k[l]
-    firing = schedule(L, periods)
-    for l in range(L - 1, -1, -1):
-        d0 = np.multiply(G[0], d[0][l], out=d[0][l])
-        reaching = G[0] = np.dot(d0, W_rec[0])           # reaching: sum of ds_k over fired k <= j
-        fired = dict(firing[l])
-        for j in range(1, K):
-            if j not in fired:
+    d0_steps, W_rec0 = d[0], W_rec[0]
+    for l, slots in zip(range(L - 1, -1, -1), reversed(schedule(L, periods)[1])):
+        d0 = np.multiply(G[0], d0_steps[l], out=d0_steps[l])
+        reaching = G[0] = np.dot(d0, W_rec0)             # reaching: sum of ds_k over fired k <= j
+        for j, i in enumerate(slots, 1):
+            if i is None:
                 G[j] += reaching                          # a copied step passes G_j through
                 continue
-            d_j = np.multiply(G[j], d[j][fired[j]], out=d[j][fired[j]])
+            d_j = np.multiply(G[j], d[j][i], out=d[j][i])
             ds_j = np.dot(d_j, W_rec[j])
             below, reaching = reaching, (reaching + ds_j if j < K - 1 else None)
             G[j] = np.add(ds_j, below, out=ds_j)

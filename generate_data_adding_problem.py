@@ -10,6 +10,9 @@ The first marker sits in 0 .. h-1, the second in h .. L-1 (0-based positions).
 
     python generate_data_adding_problem.py                 # L = 10 50 70 100 into data/
     python generate_data_adding_problem.py --lengths 20 --train 500
+
+The options a file was made with are stored in it (`read_options`); train_rnn.py trains on the
+files it finds as they are, and records those options in each run's configuration.
 """
 import argparse
 import os

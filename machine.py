@@ -1,4 +1,4 @@
-"""What machine a measurement ran on, for the captions of the benchmarks."""
+"""What machine a measurement ran on, for the captions of the benchmarks and the run records."""
 import os
 import platform
 
@@ -31,3 +31,15 @@ def load_average():
     except (AttributeError, OSError):
         return "?"
 
+
+
+def blas_kernel():
+    """The kernel family NumPy's OpenBLAS chose for this CPU, e.g. 'Haswell' or 'SkylakeX'.
+
+    The choice sets the order of the sums inside a matrix product, so the bptt engine's float32
+    results, and the training runs that amplify them, differ between kernels. OpenBLAS takes
+    OPENBLAS_CORETYPE (read when NumPy is imported) to force one.
+    """
+    kernels = sorted({pool.get("architecture") or "?" for pool in threadpool_info()
+                      if pool.get("internal_api") == "openblas"})
+    return "/".join(kernels) or "not OpenBLAS"

@@ -173,7 +173,8 @@ def climb(ladders, options):
             overall.total += len(todo)
             overall.refresh()
             for config in todo:
-                pending[pool.submit(train_rnn.run_worker, (config, options.data_dir))] = ladder
+                job = (config, options.data_dir, ladder.args.results_dir)
+                pending[pool.submit(train_rnn.run_worker, job)] = ladder
             if todo:
                 return
 

@@ -2,7 +2,9 @@
 
 accuracy.csv holds one row per run; cells.csv, accuracy.md, accuracy.png and
 learning_curves.png are computed from the same records, so they can always be rebuilt
-(`train_rnn.py --report`). What "solved" means, and the statistics of a cell: stats.py.
+(`train_rnn.py --report`). Runs of several configurations (say, with and without gradient
+clipping) get one table each, titled by what differs; their rows then say which table they
+belong to. What "solved" means, and the statistics of a cell: stats.py.
 """
 import math
 import os
@@ -122,22 +124,44 @@ def accuracy_caption():
             "the median and range. Per cell, with mean and std: cells.csv; per run: accuracy.csv.")
 
 
-def write_report(records, results_dir):
-    """Write accuracy.csv, cells.csv, accuracy.md and the figures; returns the table as text."""
+def write_report(records, results_dir, configurations=None):
+    """Write accuracy.csv, cells.csv, accuracy.md and the figures; returns the tables as text.
+
+    `configurations`, for runs of several configurations: one title per record (records of a
+    title together), e.g. 'clip_grad_norm = 1.0'. Each title gets its own table, and the CSV
+    files a `configuration` column; the figures label each model with its configuration.
+    """
     runs = runs_table(records)
-    text = f"{accuracy_caption()}\n\n{accuracy_table(runs)}"
+    labels = [model_label(r["config"]) for r in records]
+    several = configurations is not None and len(set(configurations)) > 1
+    if several:
+        runs.insert(0, "configuration", configurations)
+        groups = {title: runs[runs["configuration"] == title]
+                  for title in dict.fromkeys(configurations)}
+        text = "\n\n".join([accuracy_caption()] + [f"**{title}**\n\n{accuracy_table(group)}"
+                                                    for title, group in groups.items()])
+        cells = pd.concat([cells_table(group).assign(configuration=title)
+                           for title, group in groups.items()])
+        cells = cells[["configuration"] + [c for c in cells.columns if c != "configuration"]]
+        labels = [f"{label} [{title}]" for label, title in zip(labels, configurations)]
+    else:
+        text = f"{accuracy_caption()}\n\n{accuracy_table(runs)}"
+        cells = cells_table(runs)
     atomic_write_text(os.path.join(results_dir, "accuracy.csv"), runs.to_csv(index=False))
-    atomic_write_text(os.path.join(results_dir, "cells.csv"), cells_table(runs).to_csv(index=False))
+    atomic_write_text(os.path.join(results_dir, "cells.csv"), cells.to_csv(index=False))
     atomic_write_text(os.path.join(results_dir, "accuracy.md"), text + "\n")
-    plot_accuracy(runs, os.path.join(results_dir, "accuracy.png"))
-    plot_learning_curves(records, os.path.join(results_dir, "learning_curves.png"))
+    plot_accuracy(runs.assign(model=labels), os.path.join(results_dir, "accuracy.png"), several)
+    plot_learning_curves(records, os.path.join(results_dir, "learning_curves.png"), labels, several)
     return text
 
 
 # ------------------------------------------------------------------------------ figures
 
-def save_figure(figure, path):
-    atomic_write(path, lambda f: figure.savefig(f, format="png", dpi=120), binary=True)
+def save_figure(figure, path, tight=False):
+    """Save as PNG; `tight` grows the canvas to hold what lies outside the axes (a legend)."""
+    box = "tight" if tight else None
+    atomic_write(path, lambda f: figure.savefig(f, format="png", dpi=120, bbox_inches=box),
+                 binary=True)
     plt.close(figure)
 
 
@@ -155,9 +179,10 @@ def plot_solved_threshold(axes):
                  label=f"solved (>= {stats.SOLVED_ACCURACY:g} %)")
 
 
-def plot_accuracy(runs, path):
+def plot_accuracy(runs, path, legend_below=False):
     """Test accuracy against sequence length, one line per model: each run a dot, the median
-    a line, a bar from the lowest to the highest run (a split cell shows as a long bar)."""
+    a line, a bar from the lowest to the highest run (a split cell shows as a long bar).
+    `legend_below` puts the legend under the axes, for long labels."""
     figure, axes = plt.subplots(figsize=(6.4, 4.2))
     finished = runs.dropna(subset=["test_accuracy"])
     span = max(runs["seq_len"]) - min(runs["seq_len"]) or 1
@@ -179,15 +204,21 @@ def plot_accuracy(runs, path):
     axes.set_ylim(0, 102)
     axes.set_xticks(sorted(set(runs["seq_len"])))
     axes.grid(alpha=0.3)
-    axes.legend(loc="lower left", fontsize=8)
+    if not legend_below:
+        axes.legend(loc="lower left", fontsize=8)
     figure.tight_layout()
-    save_figure(figure, path)
+    if legend_below:
+        figure.legend(*axes.get_legend_handles_labels(), loc="upper left", bbox_to_anchor=(0, 0),
+                      fontsize=7)
+    save_figure(figure, path, tight=legend_below)
 
 
-def plot_learning_curves(records, path):
-    """Dev accuracy per epoch, one panel per length, median and min-max band across seeds."""
+def plot_learning_curves(records, path, labels=None, legend_below=False):
+    """Dev accuracy per epoch, one panel per length, median and min-max band across seeds;
+    one line per label (`labels`: one per record, by default its model's). `legend_below`: one
+    legend for all panels, under them, for long labels."""
     lengths = sorted({r["config"]["seq_len"] for r in records})
-    labels = list(dict.fromkeys(model_label(r["config"]) for r in records))
+    labels = labels or [model_label(r["config"]) for r in records]
     columns = min(len(lengths), 2)
     rows = math.ceil(len(lengths) / columns)
     figure, panels = plt.subplots(rows, columns, figsize=(4.8 * columns, 3.4 * rows + 0.6),
@@ -195,9 +226,9 @@ def plot_learning_curves(records, path):
     for panel in panels.flat[len(lengths):]:
         panel.set_visible(False)
     for panel, seq_len in zip(panels.flat, lengths):
-        for i, label in enumerate(labels):
-            curves = [[h["dev_accuracy"] for h in r["history"]] for r in records
-                      if model_label(r["config"]) == label and r["config"]["seq_len"] == seq_len]
+        for i, label in enumerate(dict.fromkeys(labels)):
+            curves = [[h["dev_accuracy"] for h in r["history"]] for r, of in zip(records, labels)
+                      if of == label and r["config"]["seq_len"] == seq_len]
             if not curves:
                 continue
             # a run that stopped early (solved, or diverged) keeps its last dev accuracy
@@ -205,7 +236,7 @@ def plot_learning_curves(records, path):
             padded = np.array([c + [c[-1]] * (width - len(c)) for c in curves])
             epochs = np.arange(width)
             panel.plot(epochs, np.median(padded, axis=0), color=f"C{i}",
-                       label=f"{label} ({len(curves)} run(s))")
+                       label=label if legend_below else f"{label} ({len(curves)} run(s))")
             if len(curves) > 1:
                 panel.fill_between(epochs, padded.min(axis=0), padded.max(axis=0),
                                    color=f"C{i}", alpha=0.2)
@@ -214,8 +245,13 @@ def plot_learning_curves(records, path):
         panel.set_ylabel("dev accuracy (%)")
         panel.xaxis.set_major_locator(MaxNLocator(integer=True))
         panel.grid(alpha=0.3)
-        panel.legend(fontsize=7, loc="lower right")
+        if not legend_below:
+            panel.legend(fontsize=7, loc="lower right")
     panels[0][0].set_ylim(0, 102)
     figure.suptitle("Dev accuracy during training: median across seeds, band = min to max")
     figure.tight_layout()
-    save_figure(figure, path)
+    if legend_below:
+        handles = [plt.Line2D([], [], color=f"C{i}", label=label)
+                   for i, label in enumerate(dict.fromkeys(labels))]
+        figure.legend(handles=handles, loc="upper left", bbox_to_anchor=(0, 0), fontsize=7)
+    save_figure(figure, path, tight=legend_below)

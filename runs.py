@@ -2,7 +2,8 @@
 
 A record holds the run's whole configuration, its outcome and its per-epoch history. Its
 file name carries a hash of the configuration, so a run made with other options is never
-mistaken for this one, and the file is written atomically, so it is whole or absent.
+mistaken for this one, and the file is written atomically, so it is whole or absent. A run
+still training keeps a checkpoint beside it (<key>.ckpt), removed once its record is saved.
 """
 import hashlib
 import json
@@ -11,6 +12,8 @@ import os
 from tqdm import tqdm
 
 from atomic_files import atomic_write_text
+
+STATUSES = ("finished", "diverged")
 
 
 def run_key(config):
@@ -23,14 +26,25 @@ def record_path(results_dir, config):
     return os.path.join(results_dir, "runs", run_key(config) + ".json")
 
 
+def read_record(path):
+    """The record in `path`; raises ValueError (or KeyError, TypeError) unless it is whole and
+    its configuration is the one its file name was made from."""
+    with open(path) as f:
+        record = json.load(f)
+    if record["status"] not in STATUSES:
+        raise ValueError(f"unknown status {record['status']!r}")
+    if os.path.basename(path) != run_key(record["config"]) + ".json":
+        raise ValueError("its configuration does not match its name")
+    return record
+
+
 def load_record(path, config):
     """The saved record of `config`, or None if absent; a corrupt one is reported and ignored."""
     if not os.path.exists(path):
         return None
     try:
-        with open(path) as f:
-            record = json.load(f)
-        if record["config"] != config or record["status"] not in ("finished", "diverged"):
+        record = read_record(path)
+        if record["config"] != config:
             raise ValueError("its configuration does not match its name")
         return record
     except (ValueError, KeyError, TypeError) as error:
@@ -38,5 +52,31 @@ def load_record(path, config):
         return None
 
 
+def load_records(results_dir):
+    """Every record saved under results_dir/runs, by file name; a corrupt one is reported and
+    left out."""
+    folder = os.path.join(results_dir, "runs")
+    names = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+    records = []
+    for name in names:
+        if not name.endswith(".json") or name.startswith("."):   # .tmp-* files are being written
+            continue
+        path = os.path.join(folder, name)
+        try:
+            records.append(read_record(path))
+        except (ValueError, KeyError, TypeError) as error:
+            tqdm.write(f"warning: {path} is corrupt ({error}); it is left out")
+    return records
+
+
+def checkpoint_path(results_dir, config):
+    """Where an unfinished run keeps its state between epochs (training.train_run)."""
+    return os.path.join(results_dir, "runs", run_key(config) + ".ckpt")
+
+
 def save_record(results_dir, record):
+    """Write the record, then drop the run's checkpoint: the record now holds the outcome."""
     atomic_write_text(record_path(results_dir, record["config"]), json.dumps(record, indent=1))
+    checkpoint = checkpoint_path(results_dir, record["config"])
+    if os.path.exists(checkpoint):
+        os.remove(checkpoint)

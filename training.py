@@ -8,6 +8,7 @@ A recipe (`RECIPES`) changes only how the weights move: the optimizer, its learn
 gradient clipping and the LSTM's forget-gate bias; the data and the budget stay the same.
 """
 import math
+import os
 import time
 
 import torch
@@ -16,6 +17,8 @@ from tqdm import tqdm
 
 import generate_data_adding_problem as data
 import report
+from atomic_files import atomic_write
+from machine import blas_kernel, cpu_model
 from models import build_model
 
 STOP_DEV_ACCURACY = 99.5  # per cent; training stops when dev accuracy is above this
@@ -116,8 +119,13 @@ def make_optimizer(config, parameters):
     return torch.optim.Adam(parameters, lr=config["lr"])
 
 
-def train_run(config, arrays, show_progress=True, progress_position=None):
-    """Train one model on one length as the protocol says; returns the run record."""
+def train_run(config, arrays, show_progress=True, progress_position=None, checkpoint=None):
+    """Train one model on one length as the protocol says; returns the run record.
+
+    With a `checkpoint` path, the run's whole state is saved there after every epoch, and a
+    run that finds a checkpoint of its own configuration goes on from it: a long run that is
+    stopped loses at most one epoch, and the record is the same as without the stop.
+    """
     torch.set_num_threads(1)
     torch.manual_seed(config["seed"])
     device = torch.device(config["device"])
@@ -132,11 +140,18 @@ def train_run(config, arrays, show_progress=True, progress_position=None):
     batch_size, num_train = config["batch_size"], len(x_train)
 
     history, diverged_epoch = [], None
-    progress = tqdm(total=config["epochs"], disable=not show_progress, leave=False,
+    epochs_run, seconds_before = 0, 0.0
+    resumed = load_checkpoint(checkpoint, config)
+    if resumed is not None:
+        model.load_state_dict(resumed["model"])
+        optimizer.load_state_dict(resumed["optimizer"])
+        shuffler.set_state(resumed["shuffler"])
+        history, epochs_run, seconds_before = (resumed["history"], resumed["epochs_run"],
+                                               resumed["train_seconds"])
+    progress = tqdm(total=config["epochs"], initial=epochs_run, disable=not show_progress, leave=False,
                     position=progress_position, unit="epoch",
                     desc=f"{report.model_label(config)} L={config['seq_len']} seed={config['seed']}")
     start = time.perf_counter()
-    epochs_run = 0
     while True:
         dev_accuracy = evaluate(model, x_dev, t_dev)
         history.append({"epoch": epochs_run, "dev_accuracy": dev_accuracy})
@@ -167,8 +182,13 @@ def train_run(config, arrays, show_progress=True, progress_position=None):
         if not math.isfinite(loss_sum):
             diverged_epoch = epochs_run
             break
+        if checkpoint is not None:
+            save_checkpoint(checkpoint, {
+                "config": config, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "shuffler": shuffler.get_state(), "history": history, "epochs_run": epochs_run,
+                "train_seconds": seconds_before + time.perf_counter() - start})
     progress.close()
-    train_seconds = time.perf_counter() - start
+    train_seconds = seconds_before + time.perf_counter() - start
     diverged = diverged_epoch is not None
     return {
         "config": config,
@@ -178,8 +198,25 @@ def train_run(config, arrays, show_progress=True, progress_position=None):
         "dev_accuracy": None if diverged else history[-1]["dev_accuracy"],
         "test_accuracy": None if diverged else evaluate(model, x_test, t_test),
         "train_seconds": round(train_seconds, 3),
+        "cpu": cpu_model(), "blas_kernel": blas_kernel(),   # what the numbers were made on
         "history": history,
     }
+
+
+def load_checkpoint(path, config):
+    """The saved state of an unfinished run of `config`, or None (absent, another run's, unreadable)."""
+    if path is None or not os.path.exists(path):
+        return None
+    try:
+        state = torch.load(path, weights_only=True)
+    except Exception as error:                  # a torn or foreign file: start the run afresh
+        tqdm.write(f"warning: {path} is unreadable ({error}); the run starts from epoch 0")
+        return None
+    return state if state.get("config") == config else None
+
+
+def save_checkpoint(path, state):
+    atomic_write(path, lambda f: torch.save(state, f), binary=True)
 
 
 def clip_or_measure(parameters, max_norm):

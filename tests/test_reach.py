@@ -38,7 +38,7 @@ def test_models_take_an_optional_width():
 def scripted_trainer(solves_up_to, calls):
     """A stand-in for train_rnn.run_worker: a run solves when L <= solves_up_to[model]."""
     def run_worker(job):
-        config, _ = job
+        config = job[0]
         calls.append((config["model"], config["seq_len"], config["seed"]))
         accuracy = 99.0 if config["seq_len"] <= solves_up_to[config["model"]] else 35.0
         return {"config": config, "status": "finished", "diverged_epoch": None,

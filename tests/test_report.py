@@ -89,3 +89,29 @@ def test_model_label_names_the_clocks_and_a_width_other_than_the_assignments():
     assert report.model_label({"model": "lstm", "hidden": 8}) == "LSTM P=8"
     assert report.model_label({"model": "clockwork", "hidden": 35, "periods": [1, 2, 4, 8]}) == \
         "Clockwork(1,2,4,8) P=35"
+
+
+def test_runs_of_several_configurations_get_a_titled_table_each_and_a_column_in_the_csv(tmp_path):
+    records = [fake_record("lstm", 50, seed, 99.0) for seed in range(2)]
+    records += [fake_record("lstm", 50, seed, 37.0, clip_grad_norm=1.0) for seed in range(2)]
+    titles = ["clip_grad_norm = none"] * 2 + ["clip_grad_norm = 1.0"] * 2
+    text = report.write_report(records, str(tmp_path), titles)
+    caption, first_title, first, second_title, second = text.split("\n\n")
+    assert caption == report.accuracy_caption()
+    assert (first_title, second_title) == ("**clip_grad_norm = none**", "**clip_grad_norm = 1.0**")
+    assert "2/2 solved" in first and "0/2 solved" in second
+    runs = pd.read_csv(tmp_path / "accuracy.csv")
+    assert list(runs["configuration"]) == titles and runs.columns[0] == "configuration"
+    cells = pd.read_csv(tmp_path / "cells.csv")
+    assert cells[["configuration", "runs", "solved"]].values.tolist() == [
+        ["clip_grad_norm = none", 2, 2], ["clip_grad_norm = 1.0", 2, 0]]
+    for figure in ("accuracy.png", "learning_curves.png"):
+        assert (tmp_path / figure).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_one_configuration_gives_the_table_without_a_title_or_a_configuration_column(tmp_path):
+    records = [fake_record("lstm", 50, seed, 99.0) for seed in range(2)]
+    untitled = report.write_report(records, str(tmp_path))
+    assert report.write_report(records, str(tmp_path), ["clip_grad_norm = none"] * 2) == untitled
+    assert "**" not in untitled
+    assert "configuration" not in pd.read_csv(tmp_path / "accuracy.csv").columns

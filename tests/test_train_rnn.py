@@ -2,6 +2,7 @@
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -128,6 +129,7 @@ def test_seeds_give_one_csv_row_per_run_and_cells_with_solved_count_median_and_r
     low, high = sorted(float(r["test_accuracy"]) for r in cell)
     assert f"0/2 solved [0–66 %]; median {(low + high) / 2:.1f} ({low:.1f}–{high:.1f})" in printed
     assert (tmp_path / "accuracy.md").read_text().count("0/2 solved") == 4
+    assert not [p for p in (tmp_path / "runs").iterdir() if p.suffix == ".ckpt"]   # all removed
     for figure in ("accuracy.png", "learning_curves.png"):
         assert (tmp_path / figure).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -403,3 +405,191 @@ def test_the_commands_beside_the_committed_results_reuse_every_committed_run(arg
                 if json.load(f)["config"]["seed"] in args.seed_list:
                     committed.add(os.path.join(runs, name))
     assert committed == {record_path(args.results_dir, c) for c in configs}
+
+
+# ------------------------------------------------------------------------------ the data the trainer finds
+
+SEEDED = {"seq_len": 5, "seed": 7, "n_train": 60, "n_dev": 20, "n_test": 20}   # not the defaults
+
+
+@pytest.fixture(scope="module")
+def seeded_data(tmp_path_factory):
+    """A data set of L = 5 made by the generator's command line with options of its own."""
+    folder = tmp_path_factory.mktemp("seeded")
+    process = subprocess.run([sys.executable, os.path.join(ROOT, "generate_data_adding_problem.py"),
+                              "--lengths", "5", "--train", "60", "--dev", "20", "--test", "20",
+                              "--seed", "7", "--data-dir", str(folder)],
+                             capture_output=True, text=True, timeout=120)
+    assert process.returncode == 0, process.stderr
+    return str(folder)
+
+
+def test_the_trainer_trains_on_the_data_the_generator_made_and_records_its_options(
+        seeded_data, tmp_path, capsys):
+    argv = ["--lengths", "5", "--models", "lstm", "--epochs", "1", "--jobs", "1",
+            "--data-dir", seeded_data, "--results-dir", str(tmp_path)]
+    process = run_cli(*argv)
+    assert process.returncode == 0, process.stderr
+    assert "training on it as it was made (seq_len=5, seed=7, n_train=60" in process.stdout
+    (run,) = saved_runs(tmp_path).values()
+    assert run["config"]["data"] == SEEDED
+    train_rnn.main(argv + ["--train", "60", "--data-seed", "7"])   # flags that agree with the file
+    assert "skipping 1 finished run(s)" in capsys.readouterr().out
+
+
+def test_an_explicit_data_flag_against_the_file_is_a_one_line_error(seeded_data, tmp_path):
+    process = run_cli("--lengths", "5", "--models", "lstm", "--epochs", "1", "--data-seed", "8",
+                      "--data-dir", seeded_data, "--results-dir", str(tmp_path / "r"))
+    assert process.returncode == 1
+    path = data.data_path(seeded_data, 5)
+    assert process.stderr.strip().splitlines() == [
+        f"error: {path}: made with other options (seq_len=5, seed=7, n_train=60, n_dev=20, "
+        "n_test=20) than --data-seed 8; drop the flag to train on it as it is, use another "
+        "--data-dir, or replace it with generate_data_adding_problem.py --force"]
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("flags, named", [
+    (["--train", "61"], "than --train 61;"), (["--dev", "21"], "than --dev 21;"),
+    (["--test", "19", "--tr", "60"], "than --test 19;"),      # an abbreviation counts as given
+    (["--train", "1", "--dev", "1"], "than --train 1 --dev 1; drop those flags"),
+])
+def test_each_data_flag_given_is_checked_against_the_file(flags, named, seeded_data, tmp_path):
+    with pytest.raises(SystemExit) as exit_info:
+        train_rnn.main(["--lengths", "5", "--data-dir", seeded_data,
+                        "--results-dir", str(tmp_path), *flags])
+    assert named in str(exit_info.value.code)
+
+
+def test_default_data_files_give_the_configuration_of_data_made_on_the_fly(tmp_path):
+    """A fresh clone (no data yet) and a machine holding the default files name the same runs."""
+    data.write_data_set(str(tmp_path / "made"), 3)
+    made, missing = (train_rnn.parse_args(["--lengths", "3", "--data-dir", str(tmp_path / d)])
+                     for d in ("made", "missing"))
+    found = train_rnn.data_options_of(made)
+    assert found == train_rnn.data_options_of(missing) == {3: {
+        "seq_len": 3, "seed": 2021, "n_train": 10000, "n_dev": 1000, "n_test": 1000}}
+    assert all(type(value) is int for value in found[3].values())
+    assert (train_rnn.make_configs(made, found)
+            == train_rnn.make_configs(missing, train_rnn.data_options_of(missing)))
+
+
+# ------------------------------------------------------------------------------ --report: what is saved
+
+@pytest.fixture(scope="module")
+def two_configurations(tiny_data, tmp_path_factory):
+    """A results folder of 8 runs without clipping (2 models x L = 4, 7 x 2 seeds) and 2 with."""
+    folder = tmp_path_factory.mktemp("two")
+    common = ["--epochs", "1", "--seeds", "2", "--data-dir", tiny_data, "--results-dir", str(folder),
+              "--jobs", "1"]
+    train_rnn.main(["--models", "lstm", "alarmwork", "--lengths", "4", "7", *common])
+    train_rnn.main(["--models", "lstm", "--lengths", "4", "--clip-grad-norm", "1.0", *common])
+    return folder
+
+
+def copy_of(folder, tmp_path):
+    """The runs of `folder` in a folder of this test's own, so that its outputs are its own."""
+    shutil.copytree(folder / "runs", tmp_path / "runs")
+    return tmp_path
+
+
+def test_report_reports_the_runs_saved_whatever_options_made_them(tiny_data, tmp_path):
+    train_rnn.main(["--lengths", "4", "--epochs", "2", "--seeds", "2", "--models", "lstm", "alarmwork",
+                    "--data-dir", tiny_data, "--results-dir", str(tmp_path), "--jobs", "1"])
+    table = (tmp_path / "accuracy.md").read_text()
+    os.remove(tmp_path / "accuracy.md")
+    process = run_cli("--report", "--results-dir", str(tmp_path))
+    assert process.returncode == 0, process.stderr
+    assert "reporting 4 of the 4 run(s) saved in" in process.stdout
+    assert (tmp_path / "accuracy.md").read_text() == table   # the table the training printed
+    assert len(read_csv(tmp_path / "accuracy.csv")) == 4
+
+
+def test_a_folder_of_two_configurations_gives_a_table_for_each_titled_by_what_differs(
+        two_configurations, tmp_path):
+    folder = copy_of(two_configurations, tmp_path)
+    process = run_cli("--report", "--results-dir", str(folder))
+    assert process.returncode == 0, process.stderr
+    text = (folder / "accuracy.md").read_text()
+    assert text.count("Test accuracy (%)") == 1                   # one caption
+    without, with_clipping = text.split("**clip_grad_norm = 1.0**")
+    assert "**clip_grad_norm = none**" in without
+    assert without.count("\n| AlarmworkNet ") == 1 and "| L = 7 " in without
+    assert with_clipping.count("\n| LSTM ") == 1 and "| L = 7 " not in with_clipping
+    assert "AlarmworkNet" not in with_clipping
+    assert "0/2 solved" in with_clipping                            # both seeds in its cell
+    rows = read_csv(folder / "accuracy.csv")
+    assert sorted((r["configuration"], r["clip_grad_norm"]) for r in rows) == sorted(
+        [("clip_grad_norm = none", "")] * 8 + [("clip_grad_norm = 1.0", "1.0")] * 2)
+    cells = read_csv(folder / "cells.csv")
+    assert [(c["configuration"], c["model"], c["seq_len"]) for c in cells][-1] == (
+        "clip_grad_norm = 1.0", "LSTM", "4")
+    for figure in ("accuracy.png", "learning_curves.png"):
+        assert (folder / figure).read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("flags, expected", [
+    (["--clip-grad-norm", "1.0"], {("LSTM", "4", "0", "1.0"), ("LSTM", "4", "1", "1.0")}),
+    (["--models", "alarmwork", "--seed", "1"], {("AlarmworkNet", "4", "1", ""),
+                                                ("AlarmworkNet", "7", "1", "")}),
+    (["--lengths", "7", "--clip-grad-norm", "none", "--seeds", "1"], {("LSTM", "7", "0", ""),
+                                                                       ("AlarmworkNet", "7", "0", "")}),
+])
+def test_options_given_with_report_narrow_the_selection(flags, expected, two_configurations,
+                                                        tmp_path, capsys):
+    folder = copy_of(two_configurations, tmp_path)
+    train_rnn.main(["--report", "--results-dir", str(folder), *flags])
+    rows = read_csv(folder / "accuracy.csv")
+    assert {(r["model"], r["seq_len"], r["seed"], r["clip_grad_norm"]) for r in rows} == expected
+    assert "configuration" not in rows[0]                           # one configuration: one table
+    assert f"reporting {len(expected)} of the 10 run(s)" in capsys.readouterr().out
+
+
+def test_report_narrowed_to_nothing_or_of_an_empty_folder_says_so(two_configurations, tmp_path):
+    folder = copy_of(two_configurations, tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        train_rnn.main(["--report", "--results-dir", str(folder), "--hidden", "7"])
+    assert str(exit_info.value.code) == (f"error: none of the 10 run(s) saved in {folder / 'runs'} "
+                                         "match --hidden")
+    with pytest.raises(SystemExit) as exit_info:
+        train_rnn.main(["--report", "--results-dir", str(tmp_path / "empty")])
+    assert "no runs are saved in" in str(exit_info.value.code)
+
+
+def test_report_leaves_out_a_corrupt_record_and_names_it(two_configurations, tmp_path, capsys):
+    folder = copy_of(two_configurations, tmp_path)
+    name = sorted(os.listdir(folder / "runs"))[0]
+    (folder / "runs" / name).write_text('{"config": {"model": "lst')
+    train_rnn.main(["--report", "--results-dir", str(folder)])
+    output = capsys.readouterr()
+    assert f"{name} is corrupt" in output.out + output.err
+    assert len(read_csv(folder / "accuracy.csv")) == 9
+
+
+def fake_records(*configs):
+    return [{"config": config} for config in configs]
+
+
+def test_configurations_are_titled_by_every_option_in_which_they_differ():
+    (base,) = configs_of("--models", "lstm").values()
+    other = dict(base, clip_grad_norm=1.0, lr=0.02, seed=1)
+    grouped, titles = train_rnn.by_configuration(fake_records(other, base, dict(base, seq_len=50)))
+    assert titles == ["clip_grad_norm = none, lr = 0.01"] * 2 + ["clip_grad_norm = 1.0, lr = 0.02"]
+    assert [r["config"] for r in grouped] == [base, dict(base, seq_len=50), other]
+
+
+def test_what_the_model_label_or_another_model_tells_does_not_split_a_configuration(monkeypatch):
+    rates = {"simple_rnn": 1e-3, "lstm": 3e-3, "alarmwork": 1e-2, "clockwork": 3e-4}
+    monkeypatch.setitem(training.RECIPES["modern"], "lr", rates)
+    one_command = list(configs_of("--recipe", "modern").values())   # an lr and engine per model
+    wider = [dict(c, hidden=8) for c in one_command]                 # the label says P=8
+    grouped, titles = train_rnn.by_configuration(fake_records(*one_command, *wider))
+    assert titles is None and len(grouped) == 8
+
+
+def test_a_run_without_the_setting_in_which_two_configurations_differ_belongs_to_both():
+    configs = configs_of("--models", "simple_rnn", "alarmwork")
+    autograd = dict(configs["alarmwork"], engine="autograd")
+    grouped, titles = train_rnn.by_configuration(fake_records(*configs.values(), autograd))
+    assert titles == ["engine = autograd"] * 2 + ["engine = bptt"] * 2
+    assert [r["config"]["model"] for r in grouped] == ["simple_rnn", "alarmwork"] * 2

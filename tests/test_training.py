@@ -182,3 +182,50 @@ def test_without_a_forget_bias_the_lstm_keeps_pytorchs_init():
 def test_clockwork_runs_are_built_with_their_periods():
     model = training.make_model(tiny_config(model="clockwork", periods=[1, 3]))
     assert tuple(model.periods) == (1, 3) and len(model.W_rec) == 2
+
+
+# ------------------------------------------------------------------------------ checkpoints
+
+def without_times(record):
+    return {key: value for key, value in record.items() if key != "train_seconds"}
+
+
+@pytest.mark.parametrize("changes", [{}, {"model": "lstm", "engine": None, "optimizer": "adam",
+                                          "lr": 0.01, "momentum": None, "shuffle": True}])
+def test_a_run_stopped_after_an_epoch_goes_on_from_its_checkpoint_to_the_same_record(
+        tiny_data, tmp_path, monkeypatch, changes):
+    arrays = data.load_data_set(tiny_data, 4)
+    config = tiny_config(epochs=3, **changes)
+    uninterrupted = training.train_run(config, arrays, show_progress=False)
+
+    checkpoint = str(tmp_path / "run.ckpt")
+    real_evaluate, calls = training.evaluate, []
+
+    def stop_at_the_third_dev_check(model, x, t):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt      # as if the machine stopped during epoch 2
+        return real_evaluate(model, x, t)
+
+    monkeypatch.setattr(training, "evaluate", stop_at_the_third_dev_check)
+    with pytest.raises(KeyboardInterrupt):
+        training.train_run(config, arrays, show_progress=False, checkpoint=checkpoint)
+    monkeypatch.setattr(training, "evaluate", real_evaluate)
+    assert torch.load(checkpoint, weights_only=True)["epochs_run"] == 2
+
+    calls.clear()
+    monkeypatch.setattr(training, "evaluate", lambda *a: calls.append(1) or real_evaluate(*a))
+    resumed = training.train_run(config, arrays, show_progress=False, checkpoint=checkpoint)
+    assert len(calls) == 3          # dev checks before epochs 2 and 3, then the test set: no restart
+    assert without_times(resumed) == without_times(uninterrupted)
+
+
+def test_a_checkpoint_of_another_configuration_is_not_used(tiny_data, tmp_path):
+    arrays = data.load_data_set(tiny_data, 4)
+    checkpoint = str(tmp_path / "run.ckpt")
+    training.train_run(tiny_config(epochs=2, lr=0.05), arrays, show_progress=False,
+                       checkpoint=checkpoint)
+    record = training.train_run(tiny_config(epochs=2), arrays, show_progress=False,
+                                checkpoint=checkpoint)
+    fresh = training.train_run(tiny_config(epochs=2), arrays, show_progress=False)
+    assert without_times(record) == without_times(fresh)

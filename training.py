@@ -198,7 +198,9 @@ def train_run(config, arrays, show_progress=True, progress_position=None, checkp
         "dev_accuracy": None if diverged else history[-1]["dev_accuracy"],
         "test_accuracy": None if diverged else evaluate(model, x_test, t_test),
         "train_seconds": round(train_seconds, 3),
-        "cpu": cpu_model(), "blas_kernel": blas_kernel(),   # what the numbers were made on
+        # what the numbers were made on: float sums differ between kernels, so between CPUs
+        "cpu": cpu_model(), "blas_kernel": blas_kernel(),
+        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "history": history,
     }
 

@@ -25,21 +25,22 @@ def positive_int(text):
     return value
 
 
-def finite_float(text):
+def float_argument(text):
     try:
-        value = float(text)
+        return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
+
+
+def finite_float(text):
+    value = float_argument(text)
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
     return value
 
 
 def positive_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
+    value = float_argument(text)
     if not value > 0:  # also rejects nan
         raise argparse.ArgumentTypeError(f"must be positive, got {text}")
     return value

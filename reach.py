@@ -112,13 +112,11 @@ class Ladder:
 
 def make_ladder(model, hidden, recipe, options):
     """A ladder's train_rnn options: the recipe, the width, every length and seed of the study."""
-    argv = ["--recipe", recipe, "--models", model, "--hidden", str(hidden),
-            "--lengths", *map(str, options.lengths), "--seeds", str(options.seeds),
-            "--epochs", str(options.epochs), "--periods", *map(str, options.periods),
-            "--train", str(options.train), "--dev", str(options.dev), "--test", str(options.test),
-            "--data-dir", options.data_dir, "--jobs", str(options.jobs),
-            "--results-dir", os.path.join(options.results_dir, recipe)]
-    args = train_rnn.parse_args(argv + (["--force"] if options.force else []))
+    args = train_rnn.parse_args([
+        "--recipe", recipe, "--models", model, "--hidden", str(hidden),
+        "--lengths", *map(str, options.lengths), "--seeds", str(options.seeds),
+        "--periods", *map(str, options.periods), "--results-dir", os.path.join(options.results_dir, recipe),
+        *train_rnn.study_run_argv(options)])
     configs = train_rnn.make_configs(args, train_rnn.data_options_of(args))
     by_length = {L: [c for c in configs if c["seq_len"] == L] for L in options.lengths}
     return Ladder(model, hidden, recipe, args, by_length)
@@ -331,21 +329,9 @@ def parse_args(argv=None):
                         metavar="L", help="the rungs, climbed in the order given (default: %(default)s)")
     parser.add_argument("--seeds", type=positive_int, default=DEFAULT_SEEDS,
                         help="runs per rung, seeds 0..N-1 (default: %(default)s)")
-    parser.add_argument("--epochs", type=positive_int, default=50,
-                        help="maximum number of epochs of every run (default: %(default)s)")
     parser.add_argument("--periods", type=positive_int, nargs="+", default=list(train_rnn.DEFAULT_PERIODS),
                         metavar="T", help="ClockworkRNN's clock periods (default: %(default)s)")
-    for split, size in data.DEFAULT_SIZES.items():
-        parser.add_argument(f"--{split}", type=positive_int, default=size,
-                            help=f"{split} samples of a generated data set (default: %(default)s)")
-    parser.add_argument("--data-dir", default="data", help="folder of the .npz files (default: %(default)s)")
-    parser.add_argument("--results-dir", default=RESULTS_DIR,
-                        help="folder of <recipe>/runs/ and reach.{md,csv,png} (default: %(default)s)")
-    parser.add_argument("--jobs", type=positive_int, default=len(os.sched_getaffinity(0)),
-                        help="runs trained at once, one thread each (default: the CPU cores, %(default)s)")
-    parser.add_argument("--force", action="store_true", help="retrain runs that are already saved")
-    parser.add_argument("--report", action="store_true",
-                        help="rebuild reach.md, reach.csv and reach.png from the saved runs, no training")
+    train_rnn.add_study_arguments(parser, RESULTS_DIR, "<recipe>/runs/ and reach.{md,csv,png}")
     options = parser.parse_args(argv)
     if len(set(options.lengths)) != len(options.lengths):
         parser.error("--lengths: each length once")

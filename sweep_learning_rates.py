@@ -25,7 +25,7 @@ import generate_data_adding_problem as data
 import report
 import train_rnn
 from atomic_files import atomic_write_text
-from cli_types import positive_int, sequence_length
+from cli_types import sequence_length
 from runs import load_record, record_path
 
 RATES = (1e-4, 3e-4, 1e-3, 3e-3)
@@ -76,10 +76,7 @@ def sweep_args(model, rate, seed, options):
     """train_rnn.py's options of one sweep run: the modern recipe at one rate."""
     return train_rnn.parse_args([
         "--recipe", "modern", "--models", model, "--lr", repr(rate), "--lengths", str(options.length),
-        "--seed", str(seed), "--epochs", str(options.epochs), "--train", str(options.train),
-        "--dev", str(options.dev), "--test", str(options.test), "--data-dir", options.data_dir,
-        "--results-dir", options.results_dir, "--jobs", str(options.jobs)]
-        + (["--force"] if options.force else []))
+        "--seed", str(seed), "--results-dir", options.results_dir, *train_rnn.study_run_argv(options)])
 
 
 def sweep_configs(options):
@@ -155,19 +152,7 @@ def parse_args(argv=None):
                         help=f"models to sweep, from {', '.join(MODELS)} (default: all)")
     parser.add_argument("--length", type=sequence_length, default=SEQ_LEN,
                         help="sequence length L of the sweep (default: %(default)s)")
-    parser.add_argument("--epochs", type=positive_int, default=50,
-                        help="maximum number of epochs (default: %(default)s)")
-    for split, size in data.DEFAULT_SIZES.items():
-        parser.add_argument(f"--{split}", type=positive_int, default=size,
-                            help=f"{split} samples of the data set (default: %(default)s)")
-    parser.add_argument("--data-dir", default="data", help="folder of the .npz files (default: %(default)s)")
-    parser.add_argument("--results-dir", default=RESULTS_DIR,
-                        help="folder of runs/ and sweep.{csv,md,png} (default: %(default)s)")
-    parser.add_argument("--jobs", type=positive_int, default=len(os.sched_getaffinity(0)),
-                        help="runs trained at once (default: the CPU cores, %(default)s)")
-    parser.add_argument("--force", action="store_true", help="retrain runs that are already saved")
-    parser.add_argument("--report", action="store_true",
-                        help="rebuild the table and figure from the saved runs, no training")
+    train_rnn.add_study_arguments(parser, RESULTS_DIR, "runs/ and sweep.{csv,md,png}")
     return parser.parse_args(argv)
 
 

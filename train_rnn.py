@@ -341,6 +341,31 @@ def describe_recipe(name):
     return ", ".join(parts)
 
 
+def add_study_arguments(parser, results_dir, outputs):
+    """The options a study script (sweep_learning_rates.py, reach.py) hands on to its runs,
+    and its own folder, pool and report flags."""
+    parser.add_argument("--epochs", type=positive_int, default=50,
+                        help="maximum number of epochs of every run (default: %(default)s)")
+    for split, size in data.DEFAULT_SIZES.items():
+        parser.add_argument(f"--{split}", type=positive_int, default=size,
+                            help=f"{split} samples of a generated data set (default: %(default)s)")
+    parser.add_argument("--data-dir", default="data", help="folder of the .npz files (default: %(default)s)")
+    parser.add_argument("--results-dir", default=results_dir,
+                        help=f"folder of {outputs} (default: %(default)s)")
+    parser.add_argument("--jobs", type=positive_int, default=len(os.sched_getaffinity(0)),
+                        help="runs trained at once, one thread each (default: the CPU cores, %(default)s)")
+    parser.add_argument("--force", action="store_true", help="retrain runs that are already saved")
+    parser.add_argument("--report", action="store_true",
+                        help="rebuild the tables and figures from the saved runs, no training")
+
+
+def study_run_argv(options):
+    """The train_rnn.py options every run of a study takes from the study's command line."""
+    return (["--epochs", str(options.epochs), "--train", str(options.train), "--dev", str(options.dev),
+             "--test", str(options.test), "--data-dir", options.data_dir, "--jobs", str(options.jobs)]
+            + (["--force"] if options.force else []))
+
+
 def build_parser():
     names = ", ".join(display for display, _ in MODELS.values())
     parser = argparse.ArgumentParser(

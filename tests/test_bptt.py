@@ -42,6 +42,20 @@ def gradients(model, x):
                         for name, p in model.named_parameters()}
 
 
+def assert_same_outputs_and_gradients(autograd, fast, x):
+    """Give `fast` the weights of `autograd`; both must agree on y and every gradient. Returns
+    the fast model's gradients."""
+    fast.load_state_dict(autograd.state_dict())
+    y_autograd, grads_autograd = gradients(autograd, x)
+    y_fast, grads_fast = gradients(fast, x)
+    torch.testing.assert_close(y_fast, y_autograd, rtol=1e-5, atol=1e-6)
+    assert grads_fast.keys() == grads_autograd.keys()
+    for name in grads_autograd:
+        torch.testing.assert_close(grads_fast[name], grads_autograd[name], rtol=1e-4, atol=1e-6,
+                                   msg=f"gradient of {name}")
+    return grads_fast
+
+
 @pytest.mark.parametrize("scalar_out", [False, True])
 @pytest.mark.parametrize("seq_len", [1, 2, 7, 10])
 def test_bptt_and_autograd_give_the_same_outputs_and_gradients(seq_len, scalar_out):
@@ -51,15 +65,7 @@ def test_bptt_and_autograd_give_the_same_outputs_and_gradients(seq_len, scalar_o
         for bias in (autograd.b_in1, autograd.b_in2, autograd.b_out):
             bias.uniform_(-0.3, 0.3)
     fast = AlarmworkRNN(num_hidden=9, engine="bptt", scalar_out=scalar_out)
-    fast.load_state_dict(autograd.state_dict())
-    x = torch.randn(5, seq_len, 2)
-    y_autograd, grads_autograd = gradients(autograd, x)
-    y_fast, grads_fast = gradients(fast, x)
-    torch.testing.assert_close(y_fast, y_autograd, rtol=1e-5, atol=1e-6)
-    assert grads_fast.keys() == grads_autograd.keys()
-    for name in grads_autograd:
-        torch.testing.assert_close(grads_fast[name], grads_autograd[name], rtol=1e-4, atol=1e-6,
-                                   msg=f"gradient of {name}")
+    grads_fast = assert_same_outputs_and_gradients(autograd, fast, torch.randn(5, seq_len, 2))
     if seq_len >= 3:
         assert grads_fast["W_rec2"].abs().sum() > 0   # the check above compared real numbers
 
@@ -103,15 +109,7 @@ def test_clockwork_bptt_and_autograd_give_the_same_outputs_and_gradients(periods
         for bias in (*autograd.b_in, autograd.b_out):
             bias.uniform_(-0.3, 0.3)
     fast = ClockworkRNN(num_hidden=7, periods=periods, engine="bptt")
-    fast.load_state_dict(autograd.state_dict())
-    x = torch.randn(5, seq_len, 2)
-    y_autograd, grads_autograd = gradients(autograd, x)
-    y_fast, grads_fast = gradients(fast, x)
-    torch.testing.assert_close(y_fast, y_autograd, rtol=1e-5, atol=1e-6)
-    assert grads_fast.keys() == grads_autograd.keys()
-    for name in grads_autograd:
-        torch.testing.assert_close(grads_fast[name], grads_autograd[name], rtol=1e-4, atol=1e-6,
-                                   msg=f"gradient of {name}")
+    grads_fast = assert_same_outputs_and_gradients(autograd, fast, torch.randn(5, seq_len, 2))
     slowest = f"W_rec.{len(periods) - 1}"
     if seq_len > periods[-1]:                     # the slowest layer fired twice: its W_rec learns
         assert grads_fast[slowest].abs().sum() > 0

@@ -159,11 +159,16 @@ def test_runs_made_with_other_options_are_never_reused(option, tiny_data, tmp_pa
             "--results-dir", str(tmp_path), "--jobs", "1"]
     if option[0] == "--data-seed":   # a data set of another seed needs its own folder
         option = option + ["--data-dir", str(tmp_path / "other-data")]
+    assert_the_option_trains_a_new_run(argv, option, tmp_path, capsys)
+
+
+def assert_the_option_trains_a_new_run(argv, option, results, capsys):
+    """Train `argv`, then `argv + option`: the second is a run of its own, saved beside the first."""
     train_rnn.main(argv)
     capsys.readouterr()
     train_rnn.main(argv + option)
     assert "skipping" not in capsys.readouterr().out
-    configs = [run["config"] for run in saved_runs(tmp_path).values()]
+    configs = [run["config"] for run in saved_runs(results).values()]
     assert len(configs) == 2 and configs[0] != configs[1]
 
 
@@ -370,12 +375,7 @@ def test_help_lists_what_each_recipe_sets(capsys):
 def test_runs_made_with_another_recipe_are_never_reused(model, option, tiny_data, tmp_path, capsys):
     argv = ["--lengths", "4", *TINY, "--models", model, "--hidden", "4", "--data-dir", tiny_data,
             "--results-dir", str(tmp_path), "--jobs", "1"]
-    train_rnn.main(argv)
-    capsys.readouterr()
-    train_rnn.main(argv + option)
-    assert "skipping" not in capsys.readouterr().out
-    configs = [run["config"] for run in saved_runs(tmp_path).values()]
-    assert len(configs) == 2 and configs[0] != configs[1]
+    assert_the_option_trains_a_new_run(argv, option, tmp_path, capsys)
     train_rnn.main(argv + option)
     assert "skipping 1 finished run(s)" in capsys.readouterr().out
 

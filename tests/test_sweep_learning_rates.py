@@ -1,8 +1,12 @@
 """The learning-rate sweep: its choice rule reads dev accuracy only, and a tiny sweep runs end to end."""
+import os
+
 import pandas as pd
-import pytest
 
 import sweep_learning_rates as sweep
+import training
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def record(model, lr, seed, dev_accuracy, test_accuracy, epochs_run=50):
@@ -63,3 +67,12 @@ def test_a_tiny_sweep_trains_every_rate_and_seed_and_writes_its_report(tiny_data
     assert "python sweep_learning_rates.py --models lstm" in text
     sweep.main(argv + ["--report"])                       # rebuilt from the records alone
     assert pd.read_csv(tmp_path / "sweep.csv").equals(table)
+
+
+def test_the_modern_recipe_holds_the_rates_the_committed_sweep_chose_by_its_rule():
+    table = pd.read_csv(os.path.join(ROOT, "results", "reach", "sweep", "sweep.csv"))
+    by_rule = {model: rate for model, (rate, _) in sweep.choose_rates(table).items()}
+    marked = dict(zip(table.loc[table["chosen"], "model"], table.loc[table["chosen"], "lr"]))
+    assert by_rule == marked == training.RECIPES["modern"]["lr"]
+    assert set(table["model"]) == set(sweep.MODELS)
+    assert (table["seeds"] == len(sweep.SEEDS)).all()       # every rate ran on every sweep seed

@@ -16,6 +16,7 @@ import training
 from models import MODELS
 from runs import load_record, record_path
 
+MODERN_RATES = training.RECIPES["modern"]["lr"]
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--train", "60", "--dev", "20", "--test", "20", "--epochs", "2"]
 
@@ -304,7 +305,8 @@ def test_assignment_runs_keep_the_keys_of_the_records_saved_before_recipes(argv)
 
 
 @pytest.mark.parametrize("argv, model, expected", [
-    (["--optimizer", "adam"], "lstm", {"optimizer": "adam", "lr": 1e-3, "momentum": None}),
+    (["--optimizer", "adam"], "lstm", {"optimizer": "adam", "lr": MODERN_RATES["lstm"],
+                                       "momentum": None}),
     (["--optimizer", "adam", "--lr", "0.02"], "simple_rnn", {"optimizer": "adam", "lr": 0.02}),
     (["--lr", "0.02"], "alarmwork", {"optimizer": ABSENT, "lr": 0.02, "momentum": 0.9}),
     (["--momentum", "0.5"], "alarmwork", {"momentum": 0.5}),
@@ -313,7 +315,8 @@ def test_assignment_runs_keep_the_keys_of_the_records_saved_before_recipes(argv)
     (["--lstm-forget-bias", "0"], "lstm", {"lstm_forget_bias": 0.0}),
     (["--periods", "1", "3", "9"], "clockwork", {"periods": [1, 3, 9], "engine": "bptt"}),
     (["--alarmwork-engine", "autograd"], "clockwork", {"engine": "autograd"}),
-    (["--recipe", "modern"], "lstm", {"recipe": "modern", "optimizer": "adam", "lr": 1e-3,
+    (["--recipe", "modern"], "lstm", {"recipe": "modern", "optimizer": "adam",
+                                      "lr": MODERN_RATES["lstm"],
                                       "momentum": None, "clip_grad_norm": 1.0,
                                       "lstm_forget_bias": 1.0}),
     (["--recipe", "modern"], "alarmwork", {"recipe": "modern", "optimizer": "adam",
@@ -363,8 +366,8 @@ def test_help_lists_what_each_recipe_sets(capsys):
         train_rnn.parse_args(["--help"])
     printed = capsys.readouterr().out
     assert "assignment  optimizer sgd, lr 0.01, momentum 0.9, clip-grad-norm none" in printed
-    assert ("modern      optimizer adam, lr 0.001 for every model, clip-grad-norm 1.0, "
-            "lstm-forget-bias 1.0") in printed
+    rates = ", ".join(f"{model} {rate:g}" for model, rate in MODERN_RATES.items())
+    assert f"modern optimizer adam, lr {rates}, clip-grad-norm 1.0" in " ".join(printed.split())
 
 
 @pytest.mark.parametrize("model, option", [

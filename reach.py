@@ -17,6 +17,7 @@ A model is a registry name, or name:P for another width than P = 50 per layer, e
 clockwork:35 (Clockwork(1,2,4,8) with 35 units a layer has about AlarmworkNet's parameters).
 """
 import argparse
+import heapq
 import math
 import multiprocessing
 import os
@@ -154,14 +155,20 @@ def worker_pool(jobs):
 
 
 def climb(ladders, options):
-    """Climb every ladder at once; each finished run is saved the moment it ends."""
+    """Climb every ladder at once; each finished run is saved the moment it ends.
+
+    The runs of the rungs that are ready wait in one queue, the longest first, and go to the
+    pool one per free worker: a long rung starts as soon as it may, instead of after every
+    short run queued before it, so the climb does not end on one long run.
+    """
     pool = worker_pool(options.jobs)
     pending = {}                     # future -> ladder
-    trained = set()                  # (ladder, L): rungs submitted by this command
+    waiting = []                     # heap of (-L, order, ladder, config): runs not started
+    trained = set()                  # (ladder, L): rungs queued by this command
     overall = tqdm(total=0, desc="runs", unit="run", position=0)
 
     def advance(ladder):
-        """Submit the runs of the ladder's next rung that are not saved yet."""
+        """Queue the runs of the ladder's next rung that are not saved yet."""
         while (seq_len := next_rung(options.lengths, ladder.decided())) is not None:
             if (id(ladder), seq_len) in trained:
                 return                               # still running
@@ -171,14 +178,20 @@ def climb(ladders, options):
             overall.total += len(todo)
             overall.refresh()
             for config in todo:
-                job = (config, options.data_dir, ladder.args.results_dir)
-                pending[pool.submit(train_rnn.run_worker, job)] = ladder
+                heapq.heappush(waiting, (-seq_len, len(trained), config["seed"], id(ladder), ladder, config))
             if todo:
                 return
+
+    def start_waiting():
+        while waiting and len(pending) < options.jobs:
+            *_, ladder, config = heapq.heappop(waiting)
+            job = (config, options.data_dir, ladder.args.results_dir)
+            pending[pool.submit(train_rnn.run_worker, job)] = ladder
 
     try:
         for ladder in ladders:
             advance(ladder)
+        start_waiting()
         while pending:
             done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
             for future in done:
@@ -189,11 +202,13 @@ def climb(ladders, options):
                 overall.update(1)
                 overall.write(f"[{ladder.recipe}] {report.describe_run(record)}")
                 advance(ladder)
+            start_waiting()
     except KeyboardInterrupt:
         pool.shutdown(wait=False, cancel_futures=True)
         overall.close()
-        raise SystemExit(f"\ninterrupted: every finished run is saved under {options.results_dir}; "
-                         "run the same command again to go on")
+        raise SystemExit(f"\ninterrupted: every finished run is saved under {options.results_dir}, "
+                         "and a run in progress keeps its last epoch; run the same command again "
+                         "to go on")
     pool.shutdown()
     overall.close()
 

@@ -104,3 +104,12 @@ def test_a_tiny_real_climb_trains_both_recipes_and_draws_the_figure(tiny_data, t
     assert sorted(runs["recipe"]) == ["assignment", "modern"]
     assert set(runs["model"]) == {"Clockwork(1,2,4,8) P=4"}
     assert (tmp_path / "reach.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_longer_rung_that_becomes_ready_starts_before_shorter_runs_still_waiting(
+        tiny_data, tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(train_rnn, "run_worker", scripted_trainer({"lstm": 7, "alarmwork": 7}, calls))
+    reach.main(climb_argv(tiny_data, tmp_path))
+    assert calls == [("lstm", 4, 0), ("lstm", 4, 1), ("lstm", 7, 0), ("lstm", 7, 1),
+                     ("alarmwork", 4, 0), ("alarmwork", 4, 1), ("alarmwork", 7, 0), ("alarmwork", 7, 1)]

@@ -65,7 +65,8 @@ def windowed(rows):
     """Per model and distance d: the gradient averaged over the distances d .. d + WINDOW - 1
     (fewer near the start), median over the initializations."""
     per_seed = rows.pivot_table(index=["model", "seed"], columns="distance_to_end", values="gradient",
-                                sort=False)
+                                sort=False).sort_index(axis=1)       # distances 0, 1, 2, ...
+    # the window looks back in time: distance d averages d .. d + WINDOW - 1
     smooth = per_seed.T.iloc[::-1].rolling(WINDOW, min_periods=1).mean().iloc[::-1].T
     return smooth.groupby(level="model", sort=False).median()
 

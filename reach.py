@@ -21,9 +21,9 @@ import heapq
 import math
 import multiprocessing
 import os
+import queue
 import shlex
 import sys
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -37,9 +37,10 @@ import stats
 import train_rnn
 import training
 from atomic_files import atomic_write_text
+from bptt import check_periods
 from cli_types import positive_int, sequence_length
 from models import MODELS, build_model, count_parameters
-from runs import load_record, record_path, save_record
+from runs import discard_checkpoint, load_record, record_path, save_record
 
 DEFAULT_MODELS = ("simple_rnn", "lstm", "alarmwork", "clockwork", "clockwork:35")
 DEFAULT_LENGTHS = (10, 50, 100, 200, 500)
@@ -134,24 +135,29 @@ def load_saved(ladder):
 
 # ------------------------------------------------------------------------------ climbing
 
-class InlineExecutor:
-    """Runs each job the moment it is submitted, in this process (--jobs 1)."""
+class InlinePool:
+    """multiprocessing.Pool's apply_async, run the moment it is called, in this process (--jobs 1)."""
 
-    def submit(self, function, *args):
-        future = Future()
-        future.set_result(function(*args))
-        return future
+    def apply_async(self, function, args, callback, error_callback):
+        try:
+            result = function(*args)
+        except Exception as error:
+            error_callback(error)
+        else:
+            callback(result)
 
-    def shutdown(self, wait=True, cancel_futures=False):
+    def terminate(self):
         pass
+
+    close = join = terminate
 
 
 def worker_pool(jobs):
     if jobs == 1:
-        return InlineExecutor()
+        return InlinePool()
     context = multiprocessing.get_context("spawn")
-    return ProcessPoolExecutor(jobs, mp_context=context, initializer=train_rnn.init_worker,
-                               initargs=(context.Value("i", 1), context.RLock()))
+    return context.Pool(jobs, initializer=train_rnn.init_worker,
+                        initargs=(context.Value("i", 1), context.RLock()))
 
 
 def climb(ladders, options):
@@ -162,54 +168,62 @@ def climb(ladders, options):
     short run queued before it, so the climb does not end on one long run.
     """
     pool = worker_pool(options.jobs)
-    pending = {}                     # future -> ladder
-    waiting = []                     # heap of (-L, order, ladder, config): runs not started
-    trained = set()                  # (ladder, L): rungs queued by this command
+    finished = queue.SimpleQueue()   # (ladder, record, error) of each run as it ends
+    running = 0
+    waiting = []                     # heap of (-L, rung order, seed, ladder id, ladder, config)
+    queued = set()                   # (ladder, L): rungs queued by this command
     overall = tqdm(total=0, desc="runs", unit="run", position=0)
 
     def advance(ladder):
         """Queue the runs of the ladder's next rung that are not saved yet."""
         while (seq_len := next_rung(options.lengths, ladder.decided())) is not None:
-            if (id(ladder), seq_len) in trained:
+            if (id(ladder), seq_len) in queued:
                 return                               # still running
-            trained.add((id(ladder), seq_len))
+            queued.add((id(ladder), seq_len))
             todo = [c for c in ladder.configs[seq_len]
                     if c["seed"] not in ladder.records.get(seq_len, {})]
             overall.total += len(todo)
             overall.refresh()
             for config in todo:
-                heapq.heappush(waiting, (-seq_len, len(trained), config["seed"], id(ladder), ladder, config))
+                heapq.heappush(waiting, (-seq_len, len(queued), config["seed"], id(ladder), ladder, config))
             if todo:
                 return
 
     def start_waiting():
-        while waiting and len(pending) < options.jobs:
+        nonlocal running
+        while waiting and running < options.jobs:
             *_, ladder, config = heapq.heappop(waiting)
-            job = (config, options.data_dir, ladder.args.results_dir)
-            pending[pool.submit(train_rnn.run_worker, job)] = ladder
+            running += 1
+            pool.apply_async(train_rnn.run_worker, ((config, options.data_dir, ladder.args.results_dir),),
+                             callback=lambda record, ladder=ladder: finished.put((ladder, record, None)),
+                             error_callback=lambda error, ladder=ladder: finished.put((ladder, None, error)))
 
     try:
         for ladder in ladders:
             advance(ladder)
         start_waiting()
-        while pending:
-            done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
-            for future in done:
-                ladder = pending.pop(future)
-                record = future.result()
-                save_record(ladder.args.results_dir, record)
-                ladder.add(record)
-                overall.update(1)
-                overall.write(f"[{ladder.recipe}] {report.describe_run(record)}")
-                advance(ladder)
+        while running:
+            try:
+                ladder, record, error = finished.get(timeout=1.0)   # a timeout keeps Ctrl-C prompt
+            except queue.Empty:
+                continue
+            running -= 1
+            if error is not None:
+                raise error
+            save_record(ladder.args.results_dir, record)
+            ladder.add(record)
+            overall.update(1)
+            overall.write(f"[{ladder.recipe}] {report.describe_run(record)}")
+            advance(ladder)
             start_waiting()
     except KeyboardInterrupt:
-        pool.shutdown(wait=False, cancel_futures=True)
+        pool.terminate()                             # the runs in progress keep their last epoch
         overall.close()
         raise SystemExit(f"\ninterrupted: every finished run is saved under {options.results_dir}, "
                          "and a run in progress keeps its last epoch; run the same command again "
                          "to go on")
-    pool.shutdown()
+    pool.close()
+    pool.join()
     overall.close()
 
 
@@ -348,8 +362,14 @@ def parse_args(argv=None):
                         metavar="T", help="ClockworkRNN's clock periods (default: %(default)s)")
     train_rnn.add_study_arguments(parser, RESULTS_DIR, "<recipe>/runs/ and reach.{md,csv,png}")
     options = parser.parse_args(argv)
-    if len(set(options.lengths)) != len(options.lengths):
-        parser.error("--lengths: each length once")
+    for name in ("lengths", "models", "recipes"):
+        values = getattr(options, name)
+        if len(set(values)) != len(values):
+            parser.error(f"--{name}: each one once, got {' '.join(map(str, values))}")
+    try:
+        check_periods(options.periods)
+    except ValueError as error:
+        parser.error(f"--periods: {error}")
     return options
 
 
@@ -361,6 +381,10 @@ def main(argv=None):
     for ladder in ladders:
         if not options.force or options.report:    # --force climbs again from nothing
             load_saved(ladder)
+        elif options.force:
+            for configs in ladder.configs.values():
+                for config in configs:
+                    discard_checkpoint(ladder.args.results_dir, config)
     if not options.report:
         first = ladders[0].args
         try:

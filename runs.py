@@ -74,9 +74,14 @@ def checkpoint_path(results_dir, config):
     return os.path.join(results_dir, "runs", run_key(config) + ".ckpt")
 
 
+def discard_checkpoint(results_dir, config):
+    """Forget a run's unfinished state, so that it trains from its first epoch (--force)."""
+    path = checkpoint_path(results_dir, config)
+    if os.path.exists(path):
+        os.remove(path)
+
+
 def save_record(results_dir, record):
     """Write the record, then drop the run's checkpoint: the record now holds the outcome."""
     atomic_write_text(record_path(results_dir, record["config"]), json.dumps(record, indent=1))
-    checkpoint = checkpoint_path(results_dir, record["config"])
-    if os.path.exists(checkpoint):
-        os.remove(checkpoint)
+    discard_checkpoint(results_dir, record["config"])

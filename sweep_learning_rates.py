@@ -17,7 +17,6 @@ import os
 import shlex
 import sys
 
-import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
@@ -44,12 +43,15 @@ def sweep_table(records):
     rows = pd.DataFrame([{
         "model": r["config"]["model"], "label": report.model_label(r["config"]),
         "lr": r["config"]["lr"], "seed": r["config"]["seed"],
-        "dev_accuracy": r["dev_accuracy"] if r["dev_accuracy"] is not None else np.nan,
+        # a diverged run learned nothing: it counts as 0 % in its rate's mean
+        "dev_accuracy": r["dev_accuracy"] if r["dev_accuracy"] is not None else 0.0,
+        "diverged": r["dev_accuracy"] is None,
         "epochs_run": r["epochs_run"],
     } for r in records])
     table = rows.groupby(["model", "lr"], sort=False).agg(
         label=("label", "first"), seeds=("seed", "count"), mean_dev_accuracy=("dev_accuracy", "mean"),
         dev_accuracies=("dev_accuracy", lambda a: " / ".join(f"{v:.1f}" for v in a)),
+        diverged=("diverged", "sum"),
         mean_epochs=("epochs_run", "mean")).reset_index()
     return table
 
@@ -58,7 +60,6 @@ def choose_rates(table):
     """{model: (rate, reason)} by the rule of this module's docstring; dev accuracy only."""
     chosen = {}
     for model, rows in table.groupby("model", sort=False):
-        rows = rows.fillna({"mean_dev_accuracy": 0.0})   # a diverged rate is not a candidate
         best = rows.sort_values(["mean_dev_accuracy", "mean_epochs", "lr"],
                                 ascending=[False, True, False]).iloc[0]
         if best["mean_dev_accuracy"] < PLATEAU_EXIT:

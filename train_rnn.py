@@ -34,7 +34,8 @@ from atomic_files import atomic_write_text
 from bptt import check_periods
 from cli_types import NONE, finite_float, int_argument, or_none, positive_float, positive_int
 from models import ENGINES, MODELS
-from runs import checkpoint_path, load_record, load_records, record_path, run_key, save_record
+from runs import (checkpoint_path, discard_checkpoint, load_record, load_records, record_path,
+                  run_key, save_record)
 
 ASSIGNMENT_MODELS = ("simple_rnn", "lstm", "alarmwork")   # the default grid: the assignment's table
 DEFAULT_PERIODS = (1, 2, 4, 8)   # the clocks of ClockworkRNN
@@ -155,6 +156,8 @@ def run_grid(configs, args):
     todo = []
     for config in configs:
         record = None if args.force else load_record(record_path(args.results_dir, config), config)
+        if args.force:
+            discard_checkpoint(args.results_dir, config)     # retrain from the first epoch
         if record is None:
             todo.append(config)
         else:
@@ -295,7 +298,8 @@ def by_configuration(records):
     """
     options = [configuration_of(r["config"]) for r in records]
     groups = []   # [(the options of the configuration, the indices of its runs)]
-    for i in sorted(range(len(records)), key=lambda i: -len(options[i])):   # the fullest first
+    # the fullest first, then by content, so that the groups do not depend on the records' order
+    for i in sorted(range(len(records)), key=lambda i: (-len(options[i]), repr(sorted(options[i].items())))):
         agreeing = [g for g in groups if all(g[0].get(k, v) == v for k, v in options[i].items())]
         if not agreeing:
             agreeing = [({}, [])]

@@ -213,9 +213,11 @@ def load_checkpoint(path, config):
     try:
         state = torch.load(path, weights_only=True)
     except Exception as error:                  # a torn or foreign file: start the run afresh
-        tqdm.write(f"warning: {path} is unreadable ({error}); the run starts from epoch 0")
+        reason = str(error).splitlines()[0] if str(error) else ""
+        tqdm.write(f"warning: {path} is unreadable ({type(error).__name__}: {reason}); "
+                   "the run starts from epoch 0")
         return None
-    return state if state.get("config") == config else None
+    return state if isinstance(state, dict) and state.get("config") == config else None
 
 
 def save_checkpoint(path, state):

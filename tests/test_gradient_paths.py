@@ -39,3 +39,13 @@ def test_quick_run_writes_a_row_per_model_seed_and_step_and_a_table(tmp_path):
     assert "python gradient_paths.py --quick" in text
     assert all(label in text for label, _, _ in gradient_paths.MODELS)
     assert (tmp_path / "gradient_paths.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_window_at_distance_d_averages_distances_d_to_d_plus_7():
+    steps = 12
+    rows = pd.DataFrame([{"model": "m", "seed": seed, "step": step, "distance_to_end": steps - 1 - step,
+                          "gradient": float(steps - 1 - step)} for seed in (0, 1) for step in range(steps)])
+    windowed = gradient_paths.windowed(rows).loc["m"]
+    assert windowed[0] == sum(range(0, 8)) / 8            # distances 0..7
+    assert windowed[3] == sum(range(3, 11)) / 8           # distances 3..10
+    assert windowed[11] == 11.0                           # the first step: only itself is left

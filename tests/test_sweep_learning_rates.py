@@ -49,9 +49,10 @@ def test_ties_go_to_fewer_epochs_then_to_the_larger_rate():
     assert choose(records)["lstm"][0] == 3e-3
 
 
-def test_a_diverged_rate_is_not_chosen():
-    records = [record("simple_rnn", 3e-3, 100, None, None), record("simple_rnn", 1e-3, 100, 60.0, 60.0)]
-    assert choose(records)["simple_rnn"][0] == 1e-3
+def test_a_diverged_run_counts_as_zero_in_its_rates_mean():
+    records = [record("simple_rnn", 3e-3, 100, None, None), record("simple_rnn", 3e-3, 101, 99.0, 99.0),
+               record("simple_rnn", 1e-3, 100, 60.0, 60.0), record("simple_rnn", 1e-3, 101, 60.0, 60.0)]
+    assert choose(records)["simple_rnn"][0] == 1e-3       # 3e-3: (0 + 99) / 2 = 49.5 < 60
 
 
 def test_a_tiny_sweep_trains_every_rate_and_seed_and_writes_its_report(tiny_data, tmp_path):

@@ -14,7 +14,7 @@ import generate_data_adding_problem as data
 import train_rnn
 import training
 from models import MODELS
-from runs import load_record, record_path
+from runs import checkpoint_path, load_record, record_path
 
 MODERN_RATES = training.RECIPES["modern"]["lr"]
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -171,6 +171,27 @@ def assert_the_option_trains_a_new_run(argv, option, results, capsys):
     assert "skipping" not in capsys.readouterr().out
     configs = [run["config"] for run in saved_runs(results).values()]
     assert len(configs) == 2 and configs[0] != configs[1]
+
+
+def test_force_trains_from_the_first_epoch_even_with_a_checkpoint_on_disk(tiny_data, tmp_path,
+                                                                         monkeypatch):
+    argv = ["--lengths", "4", *TINY, "--models", "lstm", "--data-dir", tiny_data,
+            "--results-dir", str(tmp_path), "--jobs", "1"]
+    train_rnn.main(argv)
+    (config,) = [run["config"] for run in saved_runs(tmp_path).values()]
+    checkpoint = checkpoint_path(str(tmp_path), config)
+    with open(checkpoint, "wb") as f:
+        f.write(b"the state of an older run")
+    seen = []
+    real_train_run = training.train_run
+
+    def train_run(config, arrays, **options):
+        seen.append(os.path.exists(options["checkpoint"]))
+        return real_train_run(config, arrays, **options)
+
+    monkeypatch.setattr(training, "train_run", train_run)
+    train_rnn.main(argv + ["--force"])
+    assert seen == [False] and not os.path.exists(checkpoint)
 
 
 def test_report_rebuilds_the_outputs_without_training(tiny_data, tmp_path, capsys, monkeypatch):

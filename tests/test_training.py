@@ -216,7 +216,7 @@ def test_a_run_stopped_after_an_epoch_goes_on_from_its_checkpoint_to_the_same_re
     calls.clear()
     monkeypatch.setattr(training, "evaluate", lambda *a: calls.append(1) or real_evaluate(*a))
     resumed = training.train_run(config, arrays, show_progress=False, checkpoint=checkpoint)
-    assert len(calls) == 3          # dev checks before epochs 2 and 3, then the test set: no restart
+    assert len(calls) == 3          # dev checks before and after the third epoch, the test set
     assert without_times(resumed) == without_times(uninterrupted)
 
 

@@ -115,8 +115,8 @@ def backward_steps(periods, grad_z0, z_fired, W_rec):
     """The loop of the derivation above; returns dE/du_k of every layer at its firing steps."""
     K = len(periods)
     L = z_fired[0].shape[0]
-    d = [1.0 - z_k * z_k for z_k in z_fired]             # tanh' of every firing step, filled in
-    G = [grad_z0] + [np.zeros_like(grad_z0) for _ in range(1, K)]   # in place with d_k[l]
+    d = [1.0 - z_k * z_k for z_k in z_fired]      # tanh' at every firing step; becomes d_k[l] in place
+    G = [grad_z0] + [np.zeros_like(grad_z0) for _ in range(1, K)]   # G_k of the step being undone
     d0_steps, W_rec0 = d[0], W_rec[0]
     for l, slots in zip(range(L - 1, -1, -1), reversed(schedule(L, periods)[1])):
         d0 = np.multiply(G[0], d0_steps[l], out=d0_steps[l])
@@ -127,7 +127,9 @@ def backward_steps(periods, grad_z0, z_fired, W_rec):
                 continue
             d_j = np.multiply(G[j], d[j][i], out=d[j][i])
             ds_j = np.dot(d_j, W_rec[j])
-            below, reaching = reaching, (reaching + ds_j if j < K - 1 else None)
+            below = reaching                              # the faster layers' share of G_j[l-1]
+            if j < K - 1:
+                reaching = reaching + ds_j                # what the slower layers receive
             G[j] = np.add(ds_j, below, out=ds_j)
     return d
 

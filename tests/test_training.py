@@ -1,10 +1,17 @@
-"""One run's training: the protocol, the optimizers, the LSTM forget-gate bias, on tiny data."""
+"""One run's training: the protocol, the optimizers, the LSTM forget-gate bias, checkpoints,
+on tiny data; and one committed run, retrained bit for bit."""
+import json
+import os
+
 import pytest
 import torch
 
 import generate_data_adding_problem as data
 import training
+from machine import blas_kernel
 from models import MODELS
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def tiny_config(**changes):
@@ -229,3 +236,21 @@ def test_a_checkpoint_of_another_configuration_is_not_used(tiny_data, tmp_path):
                                 checkpoint=checkpoint)
     fresh = training.train_run(tiny_config(epochs=2), arrays, show_progress=False)
     assert without_times(record) == without_times(fresh)
+
+
+# ------------------------------------------------------------------------------ bit for bit
+
+@pytest.mark.skipif(blas_kernel() != "Haswell", reason="the committed runs were made with "
+                    "OpenBLAS's Haswell kernels; other kernels sum in another order")
+def test_the_committed_alarmwork_run_at_l_10_is_reproduced_bit_for_bit(tmp_path):
+    folder = os.path.join(ROOT, "results", "runs")
+    (name,) = [n for n in os.listdir(folder) if n.startswith("alarmwork_L010_seed0_")]
+    with open(os.path.join(folder, name)) as f:
+        committed = json.load(f)
+    config = committed["config"]
+    data.write_data_set(str(tmp_path), 10, data.DEFAULT_SIZES, config["data"]["seed"])
+    arrays = data.load_data_set(str(tmp_path), 10, config["data"])
+    record = training.train_run(config, arrays, show_progress=False)
+    assert record["test_accuracy"] == committed["test_accuracy"]
+    assert [{k: h[k] for k in committed_epoch} for h, committed_epoch in
+            zip(record["history"], committed["history"])] == committed["history"]

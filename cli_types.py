@@ -11,11 +11,16 @@ import math
 NONE = "none"  # the word that turns an option off explicitly, e.g. `--clip-grad-norm none`
 
 
-def int_argument(text):
+def parsed(convert, what, text):
+    """`convert(text)`, or an argparse error saying that `what` was expected."""
     try:
-        return int(text)
+        return convert(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got '{text}'") from None
+        raise argparse.ArgumentTypeError(f"expected {what}, got '{text}'") from None
+
+
+def int_argument(text):
+    return parsed(int, "an integer", text)
 
 
 def positive_int(text):
@@ -26,10 +31,7 @@ def positive_int(text):
 
 
 def float_argument(text):
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
+    return parsed(float, "a number", text)
 
 
 def finite_float(text):

@@ -22,7 +22,6 @@ import math
 import multiprocessing
 import os
 import queue
-import shlex
 import sys
 from dataclasses import dataclass, field
 
@@ -394,7 +393,7 @@ def main(argv=None):
         except (data.DataError, OSError) as error:
             sys.exit(f"error: {error}")
         climb(ladders, options)
-    command = shlex.join(["python", "reach.py", *(a for a in argv if a not in ("--report", "--force"))])
+    command = train_rnn.study_command("reach.py", argv)
     print(write_reach_report(ladders, options, command))
 
 

@@ -14,7 +14,6 @@ checks that it matches the committed sweep.csv).
 """
 import argparse
 import os
-import shlex
 import sys
 
 import pandas as pd
@@ -176,7 +175,7 @@ def main(argv=None):
         except (data.DataError, OSError) as error:
             sys.exit(f"error: {error}")
         records = train_rnn.run_grid(configs, args)
-    command = shlex.join(["python", "sweep_learning_rates.py", *(a for a in argv if a != "--report")])
+    command = train_rnn.study_command("sweep_learning_rates.py", argv)
     print(write_sweep_report(records, options.results_dir, command))
 
 

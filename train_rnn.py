@@ -19,6 +19,7 @@ the data sets that are missing.
 import argparse
 import multiprocessing
 import os
+import shlex
 import signal
 import sys
 import textwrap
@@ -361,6 +362,12 @@ def add_study_arguments(parser, results_dir, outputs):
     parser.add_argument("--force", action="store_true", help="retrain runs that are already saved")
     parser.add_argument("--report", action="store_true",
                         help="rebuild the tables and figures from the saved runs, no training")
+
+
+def study_command(script, argv):
+    """The command a study's report names as its maker: the study's own, without --report and
+    --force (neither changes what the records hold)."""
+    return shlex.join(["python", script, *(a for a in argv if a not in ("--report", "--force"))])
 
 
 def study_run_argv(options):

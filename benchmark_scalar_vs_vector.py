@@ -31,9 +31,9 @@ from torch.utils import benchmark
 from tqdm import tqdm
 
 import generate_data_adding_problem as data
-from atomic_files import atomic_write, atomic_write_text
-from cli_types import positive_int
-from machine import blas_threads, cpu_model, load_average
+from lib.atomic_files import atomic_write, atomic_write_text
+from lib.cli_types import positive_int
+from lib.machine import blas_threads, cpu_model, load_average
 from models import AlarmworkRNN
 
 matplotlib.use("Agg")

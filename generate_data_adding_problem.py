@@ -20,8 +20,8 @@ import sys
 
 import numpy as np
 
-from atomic_files import atomic_write
-from cli_types import int_argument, positive_int, sequence_length
+from lib.atomic_files import atomic_write
+from lib.cli_types import int_argument, positive_int, sequence_length
 
 DEFAULT_LENGTHS = (10, 50, 70, 100)
 DEFAULT_SIZES = {"train": 10_000, "dev": 1_000, "test": 1_000}

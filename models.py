@@ -9,7 +9,7 @@ import math
 import torch
 from torch import nn
 
-import bptt
+from lib import bptt
 
 # ------------------------------------------------------------------------------ initialization
 

@@ -29,13 +29,13 @@ import torch
 from tqdm import tqdm
 
 import generate_data_adding_problem as data
-import report
-import training
-from atomic_files import atomic_write_text
-from bptt import check_periods
-from cli_types import NONE, finite_float, int_argument, or_none, positive_float, positive_int
+from experiment import report
+from experiment import training
+from lib.atomic_files import atomic_write_text
+from lib.bptt import check_periods
+from lib.cli_types import NONE, finite_float, int_argument, or_none, positive_float, positive_int
 from models import ENGINES, MODELS
-from runs import (checkpoint_path, discard_checkpoint, load_record, load_records, record_path,
+from experiment.runs import (checkpoint_path, discard_checkpoint, load_record, load_records, record_path,
                   run_key, save_record)
 
 ASSIGNMENT_MODELS = ("simple_rnn", "lstm", "alarmwork")   # the default grid: the assignment's table
@@ -364,10 +364,10 @@ def add_study_arguments(parser, results_dir, outputs):
                         help="rebuild the tables and figures from the saved runs, no training")
 
 
-def study_command(script, argv):
+def study_command(module, argv):
     """The command a study's report names as its maker: the study's own, without --report and
     --force (neither changes what the records hold)."""
-    return shlex.join(["python", script, *(a for a in argv if a not in ("--report", "--force"))])
+    return shlex.join(["python", "-m", module, *(a for a in argv if a not in ("--report", "--force"))])
 
 
 def study_run_argv(options):

@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from atomic_files import atomic_write, atomic_write_text
+from lib.atomic_files import atomic_write, atomic_write_text
 
 
 def test_a_complete_write_replaces_the_file(tmp_path):

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 import torch
 
-import benchmark_training_speed as bench
+from studies import benchmark_training_speed as bench
 
 QUICK_LENGTHS = [4, 10]
 ALL_ROWS = {("SimpleRNN", "nn.RNN"), ("LSTM", "nn.LSTM"),
@@ -123,7 +123,7 @@ def test_gflops_are_the_counted_flops_over_the_median_step_for_the_clockwork_mod
 
 def test_markdown_has_the_command_the_machine_and_a_line_per_row(quick_run):
     text = (quick_run / "training_speed.md").read_text()
-    assert f"python benchmark_training_speed.py --quick --results-dir {quick_run}" in text
+    assert f"python -m studies.benchmark_training_speed --quick --results-dir {quick_run}" in text
     assert bench.cpu_model() in text and "1 torch thread" in text and torch.__version__ in text
     assert "× 500" in text
     speed_table = text.split("Cost of one call")[0]

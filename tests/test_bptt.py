@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-import bptt
+from lib import bptt
 from models import AlarmworkRNN, ClockworkRNN
 
 

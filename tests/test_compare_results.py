@@ -1,11 +1,11 @@
 """The protocol-vs-variant comparison table and figure."""
 import pytest
 
-import compare_results
-import report
-import stats
+from studies import compare_results
+from experiment import report
+from experiment import stats
 import train_rnn
-from runs import save_record
+from experiment.runs import save_record
 from test_report import fake_record
 
 

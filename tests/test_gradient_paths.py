@@ -2,8 +2,8 @@
 import pandas as pd
 import torch
 
-import gradient_paths
-import training
+from studies import gradient_paths
+from experiment import training
 
 
 def test_one_backward_pass_gives_each_samples_own_gradient():
@@ -36,7 +36,7 @@ def test_quick_run_writes_a_row_per_model_seed_and_step_and_a_table(tmp_path):
     assert len(rows) == len(gradient_paths.MODELS) * 2 * 12
     assert (rows["gradient"] >= 0).all() and (rows["gradient"] > 0).any()
     text = (tmp_path / "gradient_paths.md").read_text()
-    assert "python gradient_paths.py --quick" in text
+    assert "python -m studies.gradient_paths --quick" in text
     assert all(label in text for label, _, _ in gradient_paths.MODELS)
     assert (tmp_path / "gradient_paths.png").read_bytes()[:4] == b"\x89PNG"
 

@@ -4,7 +4,7 @@ import argparse
 import pandas as pd
 import pytest
 
-import reach
+from studies import reach
 import train_rnn
 
 

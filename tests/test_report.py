@@ -1,8 +1,8 @@
 """Table cells, the report files and run descriptions derived from run records."""
 import pandas as pd
 
-import report
-import stats
+from experiment import report
+from experiment import stats
 
 
 def fake_record(model, seq_len, seed, test_accuracy, clip_grad_norm=None):

@@ -1,7 +1,7 @@
 """Run records on disk: found by their configuration, whole or left out."""
 import json
 
-import runs
+from experiment import runs
 
 
 def config(seed=0):

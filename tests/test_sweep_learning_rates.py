@@ -3,8 +3,8 @@ import os
 
 import pandas as pd
 
-import sweep_learning_rates as sweep
-import training
+from studies import sweep_learning_rates as sweep
+from experiment import training
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -65,7 +65,7 @@ def test_a_tiny_sweep_trains_every_rate_and_seed_and_writes_its_report(tiny_data
     assert table["chosen"].sum() == 1
     assert len(list((tmp_path / "runs").iterdir())) == len(sweep.RATES) * len(sweep.SEEDS)
     text = (tmp_path / "sweep.md").read_text()
-    assert "python sweep_learning_rates.py --models lstm" in text
+    assert "python -m studies.sweep_learning_rates --models lstm" in text
     sweep.main(argv + ["--report"])                       # rebuilt from the records alone
     assert pd.read_csv(tmp_path / "sweep.csv").equals(table)
 

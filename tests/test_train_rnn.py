@@ -12,9 +12,9 @@ import torch
 
 import generate_data_adding_problem as data
 import train_rnn
-import training
+from experiment import training
 from models import MODELS
-from runs import checkpoint_path, load_record, record_path
+from experiment.runs import checkpoint_path, load_record, record_path
 
 MODERN_RATES = training.RECIPES["modern"]["lr"]
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

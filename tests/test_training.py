@@ -7,8 +7,8 @@ import pytest
 import torch
 
 import generate_data_adding_problem as data
-import training
-from machine import blas_kernel
+from experiment import training
+from lib.machine import blas_kernel
 from models import MODELS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

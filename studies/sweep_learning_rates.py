@@ -1,7 +1,7 @@
 """Choose each model's Adam learning rate for the `modern` recipe, on dev data only.
 
-    python sweep_learning_rates.py              # 4 models x 4 rates x seeds 100, 101 at L = 100
-    python sweep_learning_rates.py --report     # rebuild sweep.md, sweep.csv, sweep.png
+    python -m studies.sweep_learning_rates              # 4 models x 4 rates x seeds 100, 101 at L = 100
+    python -m studies.sweep_learning_rates --report     # rebuild sweep.md, sweep.csv, sweep.png
 
 Every run is the modern recipe (Adam, clipping at 1.0, LSTM forget-gate bias 1) with one of
 the rates below, on seeds kept apart from the study's (0..4), saved like any train_rnn.py
@@ -20,11 +20,11 @@ import pandas as pd
 from tabulate import tabulate
 
 import generate_data_adding_problem as data
-import report
+from experiment import report
 import train_rnn
-from atomic_files import atomic_write_text
-from cli_types import sequence_length
-from runs import load_record, record_path
+from lib.atomic_files import atomic_write_text
+from lib.cli_types import sequence_length
+from experiment.runs import load_record, record_path
 
 RATES = (1e-4, 3e-4, 1e-3, 3e-3)
 SEEDS = (100, 101)            # apart from the study's seeds 0..4
@@ -175,7 +175,7 @@ def main(argv=None):
         except (data.DataError, OSError) as error:
             sys.exit(f"error: {error}")
         records = train_rnn.run_grid(configs, args)
-    command = train_rnn.study_command("sweep_learning_rates.py", argv)
+    command = train_rnn.study_command("studies.sweep_learning_rates", argv)
     print(write_sweep_report(records, options.results_dir, command))
 
 

@@ -1,6 +1,6 @@
 """Compare two results folders of train_rnn.py cell by cell: a table and a figure.
 
-    python compare_results.py results results/clip1.0 --labels protocol "clip 1.0"
+    python -m studies.compare_results results results/clip1.0 --labels protocol "clip 1.0"
 
 Each folder's accuracy.csv (one row per run) and runs/ records are read; the comparison is
 written to results/comparison.md and results/comparison.png (see --output). Per cell, the
@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
-import report
-import stats
-from atomic_files import atomic_write_text
+from experiment import report
+from experiment import stats
+from lib.atomic_files import atomic_write_text
 
 plt = report.plt
 
@@ -155,7 +155,7 @@ def main(argv=None):
             "over the runs); clipped %: batches whose gradient was rescaled, over all epochs and "
             f"runs. difference: whether the solved count differs from {reference}'s at the "
             f"{100 * stats.SIGNIFICANCE_LEVEL:g} % level, by Fisher's exact test (two-sided p).\n"
-            f"Made by: python compare_results.py {shlex.join(argv if argv is not None else sys.argv[1:])}"
+            f"Made by: python -m studies.compare_results {shlex.join(argv if argv is not None else sys.argv[1:])}"
             f"\n\n{table}\n")
     atomic_write_text(os.path.join(args.output, "comparison.md"), text)
     plot_comparison(settings, os.path.join(args.output, "comparison.png"))

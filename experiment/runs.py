@@ -11,7 +11,7 @@ import os
 
 from tqdm import tqdm
 
-from atomic_files import atomic_write_text
+from lib.atomic_files import atomic_write_text
 
 STATUSES = ("finished", "diverged")
 

@@ -1,8 +1,8 @@
 """How far each network reaches: a ladder of sequence lengths, climbed per (model, recipe).
 
-    python reach.py                        # the study: 5 models x 2 recipes, L = 10 50 100 200 500
-    python reach.py --models lstm --recipes modern --lengths 10 50 100 --seeds 3
-    python reach.py --report               # reach.md, reach.csv and reach.png from the saved runs
+    python -m studies.reach                        # the study: 5 models x 2 recipes, L = 10 50 100 200 500
+    python -m studies.reach --models lstm --recipes modern --lengths 10 50 100 --seeds 3
+    python -m studies.reach --report               # reach.md, reach.csv and reach.png from the saved runs
 
 A rung is one length with one run per seed (5 by default). It is reached when at least 3 of
 every 5 of its runs solve the task (stats.solved: test accuracy >= 95 %). A ladder climbs
@@ -31,15 +31,15 @@ from tabulate import tabulate
 from tqdm import tqdm
 
 import generate_data_adding_problem as data
-import report
-import stats
+from experiment import report
+from experiment import stats
 import train_rnn
-import training
-from atomic_files import atomic_write_text
-from bptt import check_periods
-from cli_types import positive_int, sequence_length
+from experiment import training
+from lib.atomic_files import atomic_write_text
+from lib.bptt import check_periods
+from lib.cli_types import positive_int, sequence_length
 from models import MODELS, build_model, count_parameters
-from runs import discard_checkpoint, load_record, record_path, save_record
+from experiment.runs import discard_checkpoint, load_record, record_path, save_record
 
 DEFAULT_MODELS = ("simple_rnn", "lstm", "alarmwork", "clockwork", "clockwork:35")
 DEFAULT_LENGTHS = (10, 50, 100, 200, 500)
@@ -393,7 +393,7 @@ def main(argv=None):
         except (data.DataError, OSError) as error:
             sys.exit(f"error: {error}")
         climb(ladders, options)
-    command = train_rnn.study_command("reach.py", argv)
+    command = train_rnn.study_command("studies.reach", argv)
     print(write_reach_report(ladders, options, command))
 
 

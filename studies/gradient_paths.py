@@ -1,7 +1,7 @@
 """How much of the output's gradient reaches each input step, in untrained networks.
 
-    python gradient_paths.py                  # L = 100, 5 initializations per model
-    python gradient_paths.py --quick          # the whole path in seconds (the tests run it)
+    python -m studies.gradient_paths                  # L = 100, 5 initializations per model
+    python -m studies.gradient_paths --quick          # the whole path in seconds (the tests run it)
 
 To learn the adding problem a network must first feel the marked values, which lie up to
 L steps before the output. Before any training, this measures |dy / dx_value[l]|, the
@@ -21,10 +21,10 @@ import torch
 from tabulate import tabulate
 
 import generate_data_adding_problem as data
-import report
-import training
-from atomic_files import atomic_write_text
-from cli_types import positive_int, sequence_length
+from experiment import report
+from experiment import training
+from lib.atomic_files import atomic_write_text
+from lib.cli_types import positive_int, sequence_length
 
 # (label, registry name, options for training.make_model's config)
 MODELS = [
@@ -116,7 +116,7 @@ def main(argv=None):
         args.length, args.seeds, args.batch = 12, 2, 10
     torch.set_num_threads(1)
     rows = measure(args.length, args.seeds, args.batch, args.hidden)
-    command = shlex.join(["python", "gradient_paths.py", *argv])
+    command = shlex.join(["python", "-m", "studies.gradient_paths", *argv])
     text = (f"# Gradient paths at initialization\n\nMade by: `{command}`\n\n"
             f"|dy / dx_value[l]| of untrained networks at L = {args.length}, mean over {args.batch} "
             f"samples and over {WINDOW} consecutive steps (the clocked layers read x on some "

@@ -14,10 +14,10 @@ import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
-import stats
-from atomic_files import atomic_write, atomic_write_text
+from experiment import stats
+from lib.atomic_files import atomic_write, atomic_write_text
 import models
-from runs import run_key
+from experiment.runs import run_key
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402

@@ -1,8 +1,8 @@
 """Epoch time of every model at every length on one CPU thread, and how far from the hardware.
 
-    python benchmark_training_speed.py            # L = 10 50 70 100, about a minute
-    python benchmark_training_speed.py --quick    # the whole path in seconds (the tests run it)
-    python benchmark_training_speed.py --models alarmwork_bptt --lengths 100
+    python -m studies.benchmark_training_speed            # L = 10 50 70 100, about a minute
+    python -m studies.benchmark_training_speed --quick    # the whole path in seconds (the tests run it)
+    python -m studies.benchmark_training_speed --models alarmwork_bptt --lengths 100
 
 Every model trains on the same fixed batches (batch 20, P = 50) with the protocol's step:
 zero_grad, forward, MSE, backward, SGD(lr 0.01, momentum 0.9) step, as in train_rnn.py
@@ -30,9 +30,9 @@ from tabulate import tabulate
 from torch import nn
 
 import generate_data_adding_problem as data
-from atomic_files import atomic_write_text
-from cli_types import positive_float, positive_int, sequence_length
-from machine import blas_threads, cpu_model
+from lib.atomic_files import atomic_write_text
+from lib.cli_types import positive_float, positive_int, sequence_length
+from lib.machine import blas_threads, cpu_model
 from models import build_model
 
 BATCH_SIZE = 20
@@ -259,7 +259,7 @@ def table(rows):
 
 def caption(argv, repeats, steps, peak_gflops):
     """The command, the machine and how to read the numbers."""
-    command = shlex.join(["python", "benchmark_training_speed.py", *argv])
+    command = shlex.join(["python", "-m", "studies.benchmark_training_speed", *argv])
     return (
         f"`{command}` — CPU: {cpu_model()} ({os.cpu_count()} logical cores), "
         f"{torch.get_num_threads()} torch thread (NumPy BLAS: {blas_threads()}), "

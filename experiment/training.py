@@ -16,9 +16,9 @@ from torch import nn
 from tqdm import tqdm
 
 import generate_data_adding_problem as data
-import report
-from atomic_files import atomic_write
-from machine import blas_kernel, cpu_model
+from experiment import report
+from lib.atomic_files import atomic_write
+from lib.machine import blas_kernel, cpu_model
 from models import build_model
 
 STOP_DEV_ACCURACY = 99.5  # per cent; training stops when dev accuracy is above this
@@ -31,7 +31,7 @@ OPTIMIZERS = ("sgd", "adam")
 
 # A recipe is a full set of the options that say how the weights move. "lr" is one rate, or a
 # rate per model (the registry's names). The modern rates are the winners of the sweep on dev
-# data in results/reach/sweep/ (python sweep_learning_rates.py); SimpleRNN and Clockwork left
+# data in results/reach/sweep/ (python -m studies.sweep_learning_rates); SimpleRNN and Clockwork left
 # the plateau at no rate there and keep the fallback 1e-3. A test checks they agree.
 RECIPES = {
     "assignment": {"optimizer": "sgd", "lr": 0.01, "momentum": 0.9,

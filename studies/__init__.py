@@ -1,0 +1,1 @@
+"""The studies past the assignment, each run from the repository root as `python -m studies.NAME`."""

@@ -3,7 +3,8 @@
     python benchmark_scalar_vs_vector.py            # about a minute; results/scalar_vs_vector.*
     python benchmark_scalar_vs_vector.py --quick    # the whole path in seconds (the tests run it)
 
-Both forms compute a_out = W_out z + b_out (SPEC.md): the vector form in one product over
+Both forms compute a_out = W_out z + b_out (SPEC.md, section "2. The models"):
+the vector form in one product over
 the batch, the scalar form one multiply-add at a time in Python loops. Before timing
 anything the script checks that both give the same outputs and gradients, and refuses to
 report otherwise. Then it times, with torch.utils.benchmark (median and IQR of blocks):
@@ -21,7 +22,7 @@ import os
 import shlex
 import sys
 
-import matplotlib
+from matplotlib.figure import Figure
 import numpy as np
 import pandas as pd
 import torch
@@ -35,9 +36,6 @@ from lib.atomic_files import atomic_write, atomic_write_text
 from lib.cli_types import positive_int
 from lib.machine import blas_threads, cpu_model, load_average
 from models import AlarmworkRNN
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
 
 BATCH_SIZE = 20       # the protocol's mini-batch
 NUM_HIDDEN = 50       # P
@@ -284,7 +282,8 @@ def header(argv, threads, min_run_time, largest_difference, load_before):
 
 def plot(rows, path):
     """Log-log time of Layer_out forward+backward against batch size and against hidden size."""
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), sharey=True)
+    fig = Figure(figsize=(10, 4.2))
+    axes = fig.subplots(1, 2, sharey=True)
     for ax, (name, column, label, fixed) in zip(axes, (
             ("batch_size", "batch", "batch size N", f"P = {NUM_HIDDEN}"),
             ("hidden_size", "hidden", "hidden size P", f"batch {BATCH_SIZE}"))):
@@ -310,7 +309,6 @@ def plot(rows, path):
     fig.suptitle("Layer_out forward+backward, scalar vs vector form (×: scalar/vector time)")
     fig.tight_layout()
     atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=120), binary=True)
-    plt.close(fig)
 
 
 def write_results(results_dir, rows, text):

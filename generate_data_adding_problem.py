@@ -21,7 +21,7 @@ import sys
 import numpy as np
 
 from lib.atomic_files import atomic_write
-from lib.cli_types import int_argument, positive_int, sequence_length
+from lib.cli_types import non_negative_int, positive_int, sequence_length
 
 DEFAULT_LENGTHS = (10, 50, 70, 100)
 DEFAULT_SIZES = {"train": 10_000, "dev": 1_000, "test": 1_000}
@@ -196,9 +196,10 @@ def add_data_arguments(parser, seed_flags=("--seed", "--data-seed")):
                         help="dev samples per length (default: %(default)s)")
     parser.add_argument("--test", type=positive_int, default=DEFAULT_SIZES["test"],
                         help="test samples per length (default: %(default)s)")
-    parser.add_argument(*seed_flags, dest="data_seed", type=int_argument,
+    parser.add_argument(*seed_flags, dest="data_seed", type=non_negative_int,
                         default=DEFAULT_SEED,
-                        help="seed of the data streams, one per length (default: %(default)s)")
+                        help="seed of the data streams, one per length; 0 or more "
+                             "(default: %(default)s)")
     parser.add_argument("--data-dir", default="data",
                         help="folder of the .npz files (default: %(default)s)")
 

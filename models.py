@@ -1,8 +1,10 @@
 """The recurrent networks; each maps x (N, L, 2) to y (N, 1).
 
 SimpleRNN and LSTM are PyTorch's own layers. AlarmworkRNN is written by hand from the
-equations in SPEC.md, with the same names; see `AlarmworkRNN.forward`. ClockworkRNN
-generalises it to K layers at K clock periods; both run on one engine, bptt.py.
+equations in SPEC.md, section "2. The models", with the same names; see `AlarmworkRNN.forward`.
+ClockworkRNN generalises it to K layers at K clock periods; both run on one engine, bptt.py.
+The recurrent layers of all but the LSTM apply tanh (the assignment's) or relu; the starts
+at the end (`start_as_integrator_`, `chrono_init_`) set recurrent weights for long memories.
 """
 import math
 
@@ -28,15 +30,24 @@ def xavier_uniform_(weight, generator=None):
     return weight
 
 
+# ------------------------------------------------------------------------------ nonlinearity
+
+NONLINEARITIES = bptt.NONLINEARITIES      # ("tanh", "relu"); tanh is the assignment's
+ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu}
+RECURRENT_INITS = ("default", "integrator")
+DEFAULT_PERIODS = (1, 2, 4, 8)   # ClockworkRNN's clocks, unless told otherwise   # each model's own start, or start_as_integrator_
+
+
 # ------------------------------------------------------------------------------ out-of-the-box models
 
 
 class SimpleRNN(nn.Module):
-    """PyTorch's tanh `nn.RNN`, then `nn.Linear` on the output of the last step."""
+    """PyTorch's `nn.RNN` (tanh, or relu), then `nn.Linear` on the output of the last step."""
 
-    def __init__(self, num_inputs=2, num_hidden=50, num_outputs=1):
+    def __init__(self, num_inputs=2, num_hidden=50, num_outputs=1, nonlinearity="tanh"):
         super().__init__()
-        self.rnn = nn.RNN(num_inputs, num_hidden, batch_first=True)
+        self.nonlinearity = bptt.check_nonlinearity(nonlinearity)
+        self.rnn = nn.RNN(num_inputs, num_hidden, batch_first=True, nonlinearity=nonlinearity)
         self.linear = nn.Linear(num_hidden, num_outputs)
 
     def forward(self, x):
@@ -47,8 +58,12 @@ class SimpleRNN(nn.Module):
 class LSTM(nn.Module):
     """PyTorch's `nn.LSTM`, then `nn.Linear` on the output of the last step."""
 
-    def __init__(self, num_inputs=2, num_hidden=50, num_outputs=1):
+    def __init__(self, num_inputs=2, num_hidden=50, num_outputs=1, nonlinearity="tanh"):
         super().__init__()
+        if bptt.check_nonlinearity(nonlinearity) != "tanh":
+            raise ValueError(f"the LSTM's cell is tanh by construction; nonlinearity={nonlinearity!r} "
+                             f"is for simple_rnn, alarmwork and clockwork")
+        self.nonlinearity = nonlinearity
         self.lstm = nn.LSTM(num_inputs, num_hidden, batch_first=True)
         self.linear = nn.Linear(num_hidden, num_outputs)
 
@@ -68,15 +83,17 @@ class AlarmworkRNN(nn.Module):
     engine="autograd" runs the equations step by step and lets autograd differentiate them;
     engine="bptt" gives the same numbers through a hand-derived backward pass (bptt.py),
     several times faster on the CPU. It falls back to autograd off the CPU.
+    nonlinearity="relu" puts relu where the spec has tanh in Layer_rec1 and Layer_rec2; y keeps tanh.
     """
 
     def __init__(self, num_inputs=2, num_hidden=50, num_outputs=1, scalar_out=False,
-                 engine="bptt"):
+                 engine="bptt", nonlinearity="tanh"):
         super().__init__()
         if engine not in ENGINES:
             raise ValueError(f"unknown engine '{engine}', expected one of {ENGINES}")
         self.scalar_out = scalar_out
         self.engine = engine
+        self.nonlinearity = bptt.check_nonlinearity(nonlinearity)
         P = num_hidden
         self.W_in1 = nn.Parameter(torch.empty(P, num_inputs))
         self.W_rec1 = nn.Parameter(torch.empty(P, P))
@@ -103,6 +120,7 @@ class AlarmworkRNN(nn.Module):
         Row-vector form: `z @ W.T` is `W @ z` for every sample of the batch at once.
         """
         N, L, _ = x.shape
+        f = ACTIVATIONS[self.nonlinearity]                    # tanh (the spec's) or relu
         z_in1 = x.new_zeros(N, self.W_rec1.shape[0])          # z_in1[0] = 0
         z_in2 = x.new_zeros(N, self.W_rec2.shape[0])          # z_in2[0] = 0
         for l in range(L):
@@ -110,9 +128,9 @@ class AlarmworkRNN(nn.Module):
             a_in1 = x[:, l] @ self.W_in1.T + z_in12 @ self.W_rec1.T + self.b_in1
             if l % 2 == 0:                                    # 1-based steps 1, 3, 5, ...
                 a_in2 = x[:, l] @ self.W_in2.T + z_in2 @ self.W_rec2.T + self.b_in2
-                z_in2 = torch.tanh(a_in2)
+                z_in2 = f(a_in2)
             # else: z_in2[l] = z_in2[l-1], the same tensor carries over
-            z_in1 = torch.tanh(a_in1)
+            z_in1 = f(a_in1)
         return z_in1
 
     def recurrent_layers_bptt(self, x):
@@ -120,7 +138,8 @@ class AlarmworkRNN(nn.Module):
         x_steps = x.transpose(0, 1)                           # time-major (L, N, 2)
         u_in1 = x_steps @ self.W_in1.T + self.b_in1           # W_in1 x[l] + b_in1, all l at once
         u_in2 = x_steps[0::2] @ self.W_in2.T + self.b_in2     # only the steps Layer_rec2 fires
-        return bptt.clockwork_recurrence((1, 2), [u_in1, u_in2], [self.W_rec1, self.W_rec2])
+        return bptt.clockwork_recurrence((1, 2), [u_in1, u_in2], [self.W_rec1, self.W_rec2],
+                                         self.nonlinearity)
 
     def layer_out(self, z):
         """Vector form: a_out = W_out z + b_out for the whole batch in one product."""
@@ -150,21 +169,24 @@ class ClockworkRNN(nn.Module):
     Layer k fires at the 0-based steps l with l % periods[k] == 0 and copies its state
     otherwise; when it fires it reads its own previous output plus every slower layer's:
 
-        z_k[l] = tanh(W_in[k] x[l] + W_rec[k] (z_k[l-1] + z_(k+1)[l-1] + ... + z_(K-1)[l-1]) + b_in[k])
+        z_k[l] = f(W_in[k] x[l] + W_rec[k] (z_k[l-1] + z_(k+1)[l-1] + ... + z_(K-1)[l-1]) + b_in[k])
         y      = tanh(W_out z_0[L] + b_out)
+
+    with f = tanh (the assignment's) or relu (nonlinearity="relu").
 
     Every weight matrix is drawn by the same hand-written Xavier rule; biases start at zero.
     engine="bptt" runs the recurrence in bptt.py (the same engine as AlarmworkRNN's),
     engine="autograd" the readable loop below.
     """
 
-    def __init__(self, num_inputs=2, num_hidden=50, num_outputs=1, periods=(1, 2, 4, 8),
-                 engine="bptt"):
+    def __init__(self, num_inputs=2, num_hidden=50, num_outputs=1, periods=DEFAULT_PERIODS,
+                 engine="bptt", nonlinearity="tanh"):
         super().__init__()
         if engine not in ENGINES:
             raise ValueError(f"unknown engine '{engine}', expected one of {ENGINES}")
         self.periods = bptt.check_periods(periods)
         self.engine = engine
+        self.nonlinearity = bptt.check_nonlinearity(nonlinearity)
         P, K = num_hidden, len(self.periods)
         self.W_in = nn.ParameterList(nn.Parameter(torch.empty(P, num_inputs)) for _ in range(K))
         self.W_rec = nn.ParameterList(nn.Parameter(torch.empty(P, P)) for _ in range(K))
@@ -186,13 +208,14 @@ class ClockworkRNN(nn.Module):
     def recurrent_layers(self, x):
         """All K layers over all steps, one equation a line; returns z_0[L], shape (N, P)."""
         N, L, _ = x.shape
+        f = ACTIVATIONS[self.nonlinearity]
         z = [x.new_zeros(N, W.shape[0]) for W in self.W_rec]  # z_k[-1] = 0
         for l in range(L):
             previous = list(z)                                # z_k[l-1] of every layer
             for k, period in enumerate(self.periods):
                 if l % period == 0:
                     s_k = sum(previous[k + 1:], previous[k])  # z_k[l-1] + slower layers' z[l-1]
-                    z[k] = torch.tanh(x[:, l] @ self.W_in[k].T + s_k @ self.W_rec[k].T + self.b_in[k])
+                    z[k] = f(x[:, l] @ self.W_in[k].T + s_k @ self.W_rec[k].T + self.b_in[k])
                 # else: z_k[l] = z_k[l-1], the same tensor carries over
         return z[0]
 
@@ -201,7 +224,74 @@ class ClockworkRNN(nn.Module):
         x_steps = x.transpose(0, 1)                           # time-major (L, N, inputs)
         u = [x_steps[0::period] @ W_in.T + b_in               # only the steps layer k fires
              for period, W_in, b_in in zip(self.periods, self.W_in, self.b_in)]
-        return bptt.clockwork_recurrence(self.periods, u, list(self.W_rec))
+        return bptt.clockwork_recurrence(self.periods, u, list(self.W_rec), self.nonlinearity)
+
+
+# ------------------------------------------------------------------------------ starts (recurrent init)
+
+
+def start_as_integrator_(model):
+    """Set a model's recurrent weights so that, untrained, it carries its state on unchanged.
+
+    SimpleRNN: weight_hh = I and both biases 0, the IRNN of Le, Jaitly & Hinton (2015), "A simple
+    way to initialize recurrent networks of rectified linear units": with relu, h[l] = h[l-1]
+    wherever the input is zero. AlarmworkRNN and ClockworkRNN: layer k of K reads s_k, the sum
+    of its own state and the K-1-k slower layers' states, so W_rec_k = I / (K - k) makes it
+    read their average, and the network integrates without growing (AlarmworkNet:
+    W_rec1 = I/2, W_rec2 = I); every b_in_k = 0. Input and output weights keep their init.
+    The LSTM has a start of its own, `chrono_init_`. Returns the model.
+    """
+    with torch.no_grad():
+        if isinstance(model, SimpleRNN):
+            for layer in range(model.rnn.num_layers):
+                weight_hh = getattr(model.rnn, f"weight_hh_l{layer}")
+                weight_hh.copy_(torch.eye(*weight_hh.shape, dtype=weight_hh.dtype))
+                getattr(model.rnn, f"bias_ih_l{layer}").zero_()
+                getattr(model.rnn, f"bias_hh_l{layer}").zero_()
+        elif isinstance(model, (AlarmworkRNN, ClockworkRNN)):
+            if isinstance(model, AlarmworkRNN):
+                W_rec, b_in = (model.W_rec1, model.W_rec2), (model.b_in1, model.b_in2)
+            else:
+                W_rec, b_in = model.W_rec, model.b_in
+            K = len(W_rec)
+            for k in range(K):                        # s_k sums K - k states: read their mean
+                W_rec[k].copy_(torch.eye(W_rec[k].shape[0], dtype=W_rec[k].dtype) / (K - k))
+                b_in[k].zero_()
+        elif isinstance(model, (LSTM, nn.LSTM)):
+            raise ValueError("an LSTM does not start as an integrator: use "
+                             "chrono_init_(model.lstm, t_max)")
+        else:
+            raise ValueError(f"start_as_integrator_ knows SimpleRNN, AlarmworkRNN and ClockworkRNN, "
+                             f"not {type(model).__name__}")
+    return model
+
+
+def chrono_init_(lstm, t_max, generator=None):
+    """Chrono initialization of an nn.LSTM (Tallec & Ollivier 2018, "Can recurrent neural
+    networks warp time?"): per unit, the forget gate's bias b_f = log(u), u ~ U(1, t_max - 1),
+    and the input gate's b_i = -b_f.
+
+    A unit then keeps its cell for about u steps, so the units' memories spread over the
+    range of dependencies up to t_max instead of PyTorch's near-zero gate biases, which
+    forget within a few steps. PyTorch orders the gates i, f, g, o: the input gate is the
+    slice [0:H], the forget gate [H:2H]; the whole bias goes into bias_ih and bias_hh's
+    slices become 0 (as set_lstm_forget_bias does). The g and o gates keep their init. The
+    draw is torch.rand's, from `generator` or else torch's global one. Returns the LSTM.
+    """
+    if not t_max > 2:
+        raise ValueError(f"chrono_init_ needs t_max > 2, so that U(1, t_max - 1) is not empty; "
+                         f"got t_max={t_max}")
+    H = lstm.hidden_size
+    with torch.no_grad():
+        for layer in range(lstm.num_layers):
+            bias_ih = getattr(lstm, f"bias_ih_l{layer}")
+            bias_hh = getattr(lstm, f"bias_hh_l{layer}")
+            u = 1.0 + (t_max - 2.0) * torch.rand(H, generator=generator, dtype=bias_ih.dtype)
+            b_f = torch.log(u)
+            bias_ih[0:H] = -b_f                                  # input gate
+            bias_ih[H:2 * H] = b_f                               # forget gate
+            bias_hh[0:2 * H] = 0.0
+    return lstm
 
 
 # ------------------------------------------------------------------------------ registry
@@ -224,11 +314,12 @@ def count_parameters(model):
     return sum(p.numel() for p in model.parameters())
 
 
-def build_model(name, num_hidden=50, engine="bptt", periods=None):
-    """A model from the registry by its command-line name."""
+def build_model(name, num_hidden=50, engine="bptt", periods=None, nonlinearity="tanh"):
+    """A model from the registry by its command-line name; the LSTM takes only tanh."""
     _, cls = MODELS[name]
     if cls is AlarmworkRNN:
-        return cls(num_hidden=num_hidden, engine=engine)
+        return cls(num_hidden=num_hidden, engine=engine, nonlinearity=nonlinearity)
     if cls is ClockworkRNN:
-        return cls(num_hidden=num_hidden, engine=engine, periods=periods or (1, 2, 4, 8))
-    return cls(num_hidden=num_hidden)
+        return cls(num_hidden=num_hidden, engine=engine, periods=periods or DEFAULT_PERIODS,
+                   nonlinearity=nonlinearity)
+    return cls(num_hidden=num_hidden, nonlinearity=nonlinearity)

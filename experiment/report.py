@@ -9,7 +9,9 @@ belong to. What "solved" means, and the statistics of a cell: stats.py.
 import math
 import os
 
-import matplotlib
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
 import numpy as np
 import pandas as pd
 from tabulate import tabulate
@@ -18,10 +20,6 @@ from experiment import stats
 from lib.atomic_files import atomic_write, atomic_write_text
 import models
 from experiment.runs import run_key
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 
 DEFAULT_HIDDEN = 50  # the assignment's P; a model of another width says so in its label
@@ -124,8 +122,8 @@ def accuracy_caption():
             "the median and range. Per cell, with mean and std: cells.csv; per run: accuracy.csv.")
 
 
-def write_report(records, results_dir, configurations=None):
-    """Write accuracy.csv, cells.csv, accuracy.md and the figures; returns the tables as text.
+def report_tables(records, configurations=None):
+    """(the runs table, the cells table, the Markdown text, each record's label in the figures).
 
     `configurations`, for runs of several configurations: one title per record (records of a
     title together), e.g. 'clip_grad_norm = 1.0'. Each title gets its own table, and the CSV
@@ -133,8 +131,7 @@ def write_report(records, results_dir, configurations=None):
     """
     runs = runs_table(records)
     labels = [model_label(r["config"]) for r in records]
-    several = configurations is not None and len(set(configurations)) > 1
-    if several:
+    if configurations is not None and len(set(configurations)) > 1:
         runs.insert(0, "configuration", configurations)
         groups = {title: runs[runs["configuration"] == title]
                   for title in dict.fromkeys(configurations)}
@@ -147,6 +144,14 @@ def write_report(records, results_dir, configurations=None):
     else:
         text = f"{accuracy_caption()}\n\n{accuracy_table(runs)}"
         cells = cells_table(runs)
+    return runs, cells, text, labels
+
+
+def write_report(records, results_dir, configurations=None):
+    """Write accuracy.csv, cells.csv, accuracy.md and the figures of the records (every run of
+    a results folder: these files describe what the folder holds); returns the tables as text."""
+    runs, cells, text, labels = report_tables(records, configurations)
+    several = "configuration" in runs
     atomic_write_text(os.path.join(results_dir, "accuracy.csv"), runs.to_csv(index=False))
     atomic_write_text(os.path.join(results_dir, "cells.csv"), cells.to_csv(index=False))
     atomic_write_text(os.path.join(results_dir, "accuracy.md"), text + "\n")
@@ -162,7 +167,6 @@ def save_figure(figure, path, tight=False):
     box = "tight" if tight else None
     atomic_write(path, lambda f: figure.savefig(f, format="png", dpi=120, bbox_inches=box),
                  binary=True)
-    plt.close(figure)
 
 
 def median_and_range(runs):
@@ -183,7 +187,8 @@ def plot_accuracy(runs, path, legend_below=False):
     """Test accuracy against sequence length, one line per model: each run a dot, the median
     a line, a bar from the lowest to the highest run (a split cell shows as a long bar).
     `legend_below` puts the legend under the axes, for long labels."""
-    figure, axes = plt.subplots(figsize=(6.4, 4.2))
+    figure = Figure(figsize=(6.4, 4.2))
+    axes = figure.subplots()
     finished = runs.dropna(subset=["test_accuracy"])
     span = max(runs["seq_len"]) - min(runs["seq_len"]) or 1
     for i, model in enumerate(dict.fromkeys(runs["model"])):
@@ -221,8 +226,8 @@ def plot_learning_curves(records, path, labels=None, legend_below=False):
     labels = labels or [model_label(r["config"]) for r in records]
     columns = min(len(lengths), 2)
     rows = math.ceil(len(lengths) / columns)
-    figure, panels = plt.subplots(rows, columns, figsize=(4.8 * columns, 3.4 * rows + 0.6),
-                                  sharey=True, squeeze=False)
+    figure = Figure(figsize=(4.8 * columns, 3.4 * rows + 0.6))
+    panels = figure.subplots(rows, columns, sharey=True, squeeze=False)
     for panel in panels.flat[len(lengths):]:
         panel.set_visible(False)
     for panel, seq_len in zip(panels.flat, lengths):
@@ -251,7 +256,7 @@ def plot_learning_curves(records, path, labels=None, legend_below=False):
     figure.suptitle("Dev accuracy during training: median across seeds, band = min to max")
     figure.tight_layout()
     if legend_below:
-        handles = [plt.Line2D([], [], color=f"C{i}", label=label)
+        handles = [Line2D([], [], color=f"C{i}", label=label)
                    for i, label in enumerate(dict.fromkeys(labels))]
         figure.legend(handles=handles, loc="upper left", bbox_to_anchor=(0, 0), fontsize=7)
     save_figure(figure, path, tight=legend_below)

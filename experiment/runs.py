@@ -11,15 +11,21 @@ import os
 
 from tqdm import tqdm
 
+from experiment.configs import normalize, same_run
 from lib.atomic_files import atomic_write_text
 
 STATUSES = ("finished", "diverged")
 
 
 def run_key(config):
-    """File name of a run: readable cell and seed, then a hash of the whole configuration."""
-    digest = hashlib.sha1(json.dumps(config, sort_keys=True).encode()).hexdigest()[:10]
-    return f"{config['model']}_L{config['seq_len']:03d}_seed{config['seed']}_{digest}"
+    """File name of a run: readable cell and seed, then a hash of the whole configuration in
+    its normal form (configs.normalize), so one run has one key however it was written."""
+    digest = hashlib.sha1(json.dumps(normalize(config), sort_keys=True).encode()).hexdigest()[:10]
+    return f"{cell_prefix(config)}{digest}"
+
+
+def cell_prefix(config):
+    return f"{config['model']}_L{config['seq_len']:03d}_seed{config['seed']}_"
 
 
 def record_path(results_dir, config):
@@ -50,6 +56,26 @@ def load_record(path, config):
     except (ValueError, KeyError, TypeError) as error:
         tqdm.write(f"warning: {path} is corrupt ({error}); it will be recomputed")
         return None
+
+
+def find_record(results_dir, config):
+    """The saved record of the run `config` describes, or None: its own file, else a record of
+    the same run saved under another recipe's name (configs.same_run)."""
+    record = load_record(record_path(results_dir, config), config)
+    if record is not None:
+        return record
+    folder = os.path.join(results_dir, "runs")
+    prefix = cell_prefix(config)
+    names = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+    for name in names:
+        if name.startswith(prefix) and name.endswith(".json"):
+            try:
+                record = read_record(os.path.join(folder, name))
+            except (ValueError, KeyError, TypeError):
+                continue
+            if same_run(record["config"], config):
+                return record
+    return None
 
 
 def load_records(results_dir):

@@ -1,11 +1,13 @@
 """One training run: build the model, train it as its configuration says, return its record.
 
-A run's configuration is a flat dict (see `train_rnn.make_configs`); its record holds that
+A run's configuration is a flat dict (experiment/configs.py); its record holds that
 configuration, the outcome and the per-epoch history (`runs.py` saves it). The protocol is
-the assignment's (SPEC.md): MSE, batches in data-set order, up to `epochs` epochs, dev accuracy
+the assignment's (SPEC.md, section "4. Training protocol"):
+MSE, batches in data-set order, up to `epochs` epochs, dev accuracy
 at the start of every epoch stops training once above 99.5 %, test accuracy once at the end.
-A recipe (`RECIPES`) changes only how the weights move: the optimizer, its learning rate,
-gradient clipping and the LSTM's forget-gate bias; the data and the budget stay the same.
+A recipe (experiment/recipes.py) changes only how the weights move and start: the optimizer,
+its learning rate, gradient clipping, the nonlinearity and the recurrent start; the data and
+the budget stay the same.
 """
 import math
 import os
@@ -17,54 +19,14 @@ from tqdm import tqdm
 
 import generate_data_adding_problem as data
 from experiment import report
+from experiment.configs import setting
 from lib.atomic_files import atomic_write
+from lib.bptt import limit_blas_to_one_thread
 from lib.machine import blas_kernel, cpu_model
-from models import build_model
+from models import build_model, chrono_init_, start_as_integrator_
 
 STOP_DEV_ACCURACY = 99.5  # per cent; training stops when dev accuracy is above this
 EVAL_BATCH = 1000
-
-
-# ------------------------------------------------------------------------------ recipes
-
-OPTIMIZERS = ("sgd", "adam")
-
-# A recipe is a full set of the options that say how the weights move. "lr" is one rate, or a
-# rate per model (the registry's names). The modern rates are the winners of the sweep on dev
-# data in results/reach/sweep/ (python -m studies.sweep_learning_rates); SimpleRNN and Clockwork left
-# the plateau at no rate there and keep the fallback 1e-3. A test checks they agree.
-RECIPES = {
-    "assignment": {"optimizer": "sgd", "lr": 0.01, "momentum": 0.9,
-                   "clip_grad_norm": None, "lstm_forget_bias": None},
-    "modern": {"optimizer": "adam",
-               "lr": {"simple_rnn": 1e-3, "lstm": 3e-3, "alarmwork": 3e-4, "clockwork": 1e-3},
-               "clip_grad_norm": 1.0,      # Pascanu et al. 2013
-               "lstm_forget_bias": 1.0},   # Gers et al. 2000; Jozefowicz et al. 2015
-}
-
-# Settings left out of a run's configuration when they have these values, so that records
-# saved before the setting existed keep their key (runs.run_key) and are still reused.
-LEFT_OUT = {"recipe": "assignment", "optimizer": "sgd", "lstm_forget_bias": None, "periods": None}
-
-
-def setting(config, name):
-    """A setting of a run, reading a left-out one as its default."""
-    return config.get(name, LEFT_OUT[name])
-
-
-def optimizer_recipe(recipe, optimizer):
-    """The recipe a run takes its optimizer's lr and momentum from: `recipe` if it uses
-    `optimizer`, else the first recipe that does (`--recipe modern --optimizer sgd` trains
-    with the assignment's SGD)."""
-    if RECIPES[recipe]["optimizer"] == optimizer:
-        return RECIPES[recipe]
-    return next(values for values in RECIPES.values() if values["optimizer"] == optimizer)
-
-
-def recipe_lr(recipe, optimizer, model):
-    """The learning rate of `model` trained with `optimizer` under `recipe`."""
-    lr = optimizer_recipe(recipe, optimizer)["lr"]
-    return lr[model] if isinstance(lr, dict) else lr
 
 
 # ------------------------------------------------------------------------------ protocol
@@ -92,11 +54,18 @@ def evaluate(model, x, t):
 # ------------------------------------------------------------------------------ one run
 
 def make_model(config):
-    """The run's model, initialized from the current torch seed, with the recipe's LSTM bias."""
+    """The run's model, initialized from the current torch seed, then started as the
+    configuration says (the recurrent start, the LSTM's forget bias or chrono biases)."""
     options = {"periods": tuple(config["periods"])} if "periods" in config else {}
+    if config["model"] != "lstm":
+        options["nonlinearity"] = setting(config, "nonlinearity")
     model = build_model(config["model"], config["hidden"], config["engine"] or "bptt", **options)
+    if setting(config, "recurrent_init") == "integrator":
+        start_as_integrator_(model)
     if setting(config, "lstm_forget_bias") is not None:
         set_lstm_forget_bias(model.lstm, setting(config, "lstm_forget_bias"))
+    if setting(config, "lstm_chrono") is not None:
+        chrono_init_(model.lstm, setting(config, "lstm_chrono"))
     return model
 
 
@@ -128,6 +97,7 @@ def train_run(config, arrays, show_progress=True, progress_position=None, checkp
     stopped loses at most one epoch, and the record is the same as without the stop.
     """
     torch.set_num_threads(1)
+    limit_blas_to_one_thread()      # the bptt engine's NumPy products (lib/bptt.py says why)
     torch.manual_seed(config["seed"])
     device = torch.device(config["device"])
     model = make_model(config).to(device)

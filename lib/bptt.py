@@ -8,15 +8,16 @@ all states zero before step 0:
 
     s_k[l] = z_k[l-1] + z_(k+1)[l-1] + ... + z_(K-1)[l-1]      (layer k reads itself and
                                                                  every slower layer)
-    z_k[l] = tanh(u_k[l] + W_rec_k s_k[l])     if l % T_k == 0, else z_k[l-1]
+    z_k[l] = f(u_k[l] + W_rec_k s_k[l])        if l % T_k == 0, else z_k[l-1]
 
+with f = tanh (the assignment's; f' = 1 - z^2) or relu (max(a, 0); f' = 1 where z > 0, else 0).
 For K = 2 these are AlarmworkNet's equations: s_0 = z_in12, s_1 = z_in2[l-1].
 
 Backward. Let G_k[l] = dE/dz_k[l], the total gradient (through every later use). Only
 z_0[L-1] reaches the output, so G_0[L-1] is the incoming gradient and G_k[L-1] = 0 for
 k > 0. Going back one step at a time, with F(l) the layers that fire at step l:
 
-    d_k[l]     = G_k[l] * (1 - z_k[l]^2)                 k in F(l)  (through tanh)
+    d_k[l]     = G_k[l] * f'(z_k[l])                     k in F(l)  (through f)
     ds_k[l]    = W_rec_k^T d_k[l]                        k in F(l)
     G_j[l-1]   = sum_(k in F(l), k <= j) ds_k[l]         (s_k[l] is a plain sum of z_j[l-1],
                + (G_j[l]  if j not in F(l))               j >= k; a copied step passes its
@@ -38,12 +39,43 @@ import functools
 
 import numpy as np
 import torch
+from torch.autograd.function import once_differentiable
 from threadpoolctl import threadpool_limits
 
-# Every product here is tiny (batch x 50 x 50): a second BLAS thread only adds hand-off cost,
-# and under load it spins against the other runs (measured: 15-50x slower steps). Limiting
-# per call costs ~0.3 ms, so the limit is set once for this process.
-threadpool_limits(1, user_api="blas")
+
+def limit_blas_to_one_thread():
+    """Limit NumPy's BLAS to one thread for the rest of this process.
+
+    Every product in the engine is tiny (batch x 50 x 50): a second BLAS thread only adds
+    hand-off cost, and under load it spins against the other runs (measured: 15-50x slower
+    steps). Limiting per call costs ~0.3 ms, so a program calls this once where its process
+    starts; importing this module leaves the importer's threads alone.
+    """
+    threadpool_limits(1, user_api="blas")
+
+
+def relu(a, out):
+    return np.maximum(a, 0, out=out)
+
+
+def tanh_derivative(z):
+    return 1.0 - z * z
+
+
+def relu_derivative(z):
+    return (z > 0).astype(z.dtype)
+
+
+# f and f', with f' written in terms of the output z = f(a), which is what the forward pass keeps
+ACTIVATIONS = {"tanh": (np.tanh, tanh_derivative), "relu": (relu, relu_derivative)}
+NONLINEARITIES = tuple(ACTIVATIONS)
+
+
+def check_nonlinearity(nonlinearity):
+    """One of NONLINEARITIES; returns it."""
+    if nonlinearity not in ACTIVATIONS:
+        raise ValueError(f"unknown nonlinearity {nonlinearity!r}, expected one of {NONLINEARITIES}")
+    return nonlinearity
 
 
 def check_periods(periods):
@@ -70,11 +102,12 @@ def schedule(seq_len, periods):
     return fired, slots
 
 
-def forward_steps(periods, u, W_rec):
+def forward_steps(periods, u, W_rec, nonlinearity="tanh"):
     """Run the recurrence; returns z_k at the firing steps of every layer, and s_0 of every step.
 
     u[k]: (number of firing steps of layer k, N, P), NumPy arrays of one dtype.
     """
+    f = ACTIVATIONS[nonlinearity][0]
     K = len(periods)
     L, N, P = u[0].shape
     W_rec_T = [W.T for W in W_rec]
@@ -90,8 +123,8 @@ def forward_steps(periods, u, W_rec):
         for k, i in fired:
             a_k = np.dot(s[k], W_rec_T[k])
             a_k += u[k][i]
-            z[k] = np.tanh(a_k, out=z_fired[k][i])
-        z[0] = np.tanh(a0, out=z_fired[0][l])
+            z[k] = f(a_k, out=z_fired[k][i])
+        z[0] = f(a0, out=z_fired[0][l])
         if fired:                                        # the sums that include a new state
             s[K - 1] = z[K - 1]
             for k in range(min(fired[-1][0], K - 2), 0, -1):
@@ -111,11 +144,12 @@ def suffix_sums_at_fired_steps(periods, z_fired, k, seq_len):
     return s_k
 
 
-def backward_steps(periods, grad_z0, z_fired, W_rec):
+def backward_steps(periods, grad_z0, z_fired, W_rec, nonlinearity="tanh"):
     """The loop of the derivation above; returns dE/du_k of every layer at its firing steps."""
+    f_prime = ACTIVATIONS[nonlinearity][1]
     K = len(periods)
     L = z_fired[0].shape[0]
-    d = [1.0 - z_k * z_k for z_k in z_fired]      # tanh' at every firing step; becomes d_k[l] in place
+    d = [f_prime(z_k) for z_k in z_fired]         # f' at every firing step; becomes d_k[l] in place
     G = [grad_z0] + [np.zeros_like(grad_z0) for _ in range(1, K)]   # G_k of the step being undone
     d0_steps, W_rec0 = d[0], W_rec[0]
     for l, slots in zip(range(L - 1, -1, -1), reversed(schedule(L, periods)[1])):
@@ -135,32 +169,38 @@ def backward_steps(periods, grad_z0, z_fired, W_rec):
 
 
 class ClockworkRecurrence(torch.autograd.Function):
-    """(periods, u_0 .. u_(K-1), W_rec_0 .. W_rec_(K-1)) -> z_0 of the last step, shape (N, P).
+    """(periods, nonlinearity, u_0 .. u_(K-1), W_rec_0 .. W_rec_(K-1)) -> z_0 of the last step.
 
-    u_k: (number of firing steps of layer k, N, P), time-major CPU tensors.
+    u_k: (number of firing steps of layer k, N, P), time-major CPU tensors; z_0: (N, P).
     """
 
     @staticmethod
-    def forward(ctx, periods, *tensors):
+    def forward(ctx, periods, nonlinearity, *tensors):
         K = len(periods)
         arrays = [t.detach().contiguous().numpy() for t in tensors]
         u, W_rec = arrays[:K], arrays[K:]
-        z_fired, s0_steps = forward_steps(periods, u, W_rec)
-        ctx.periods, ctx.arrays = periods, (W_rec, z_fired, s0_steps)
+        z_fired, s0_steps = forward_steps(periods, u, W_rec, nonlinearity)
+        # W_rec goes through save_for_backward, so that autograd refuses a backward pass after
+        # the weights were changed in place, instead of taking the new weights silently
+        ctx.save_for_backward(*tensors[K:])
+        ctx.periods, ctx.nonlinearity, ctx.arrays = periods, nonlinearity, (z_fired, s0_steps)
         return torch.from_numpy(z_fired[0][-1].copy())
 
     @staticmethod
+    @once_differentiable                                 # the backward runs in NumPy: no graph
     def backward(ctx, grad_z0):
-        periods, (W_rec, z_fired, s0_steps) = ctx.periods, ctx.arrays
-        d = backward_steps(periods, grad_z0.contiguous().numpy(), z_fired, W_rec)
+        periods, (z_fired, s0_steps) = ctx.periods, ctx.arrays
+        W_rec = [W.detach().contiguous().numpy() for W in ctx.saved_tensors]
+        d = backward_steps(periods, grad_z0.contiguous().numpy(), z_fired, W_rec, ctx.nonlinearity)
         L, _, P = s0_steps.shape
         grad_W_rec = []
         for k, d_k in enumerate(d):
             s_k = s0_steps if k == 0 else suffix_sums_at_fired_steps(periods, z_fired, k, L)
             grad_W_rec.append(d_k.reshape(-1, P).T @ s_k.reshape(-1, P))
-        return (None, *(torch.from_numpy(g) for g in d + grad_W_rec))
+        return (None, None, *(torch.from_numpy(g) for g in d + grad_W_rec))
 
 
-def clockwork_recurrence(periods, u, W_rec):
+def clockwork_recurrence(periods, u, W_rec, nonlinearity="tanh"):
     """z_0 of the last step of the recurrence above; u and W_rec are lists of K tensors."""
-    return ClockworkRecurrence.apply(check_periods(periods), *u, *W_rec)
+    return ClockworkRecurrence.apply(check_periods(periods), check_nonlinearity(nonlinearity),
+                                     *u, *W_rec)

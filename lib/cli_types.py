@@ -30,6 +30,13 @@ def positive_int(text):
     return value
 
 
+def non_negative_int(text):
+    value = int_argument(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
+    return value
+
+
 def float_argument(text):
     return parsed(float, "a number", text)
 
@@ -61,3 +68,13 @@ def or_none(value_type):
         return NONE if text.lower() == NONE else value_type(text)
     parse.__name__ = value_type.__name__  # argparse names the type in its "invalid value" message
     return parse
+
+
+def given_options(parser, argv):
+    """The destinations of the options written in `argv`, abbreviations included: argparse sets
+    a default only where the namespace has no value yet, so parsing into a namespace that
+    holds a marker everywhere leaves the marker on exactly the options not given."""
+    marker = object()
+    namespace = argparse.Namespace(**{dest: marker for dest in vars(parser.parse_args(argv))})
+    return {dest for dest, value in vars(parser.parse_args(argv, namespace)).items()
+            if value is not marker}

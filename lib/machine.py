@@ -2,6 +2,7 @@
 import os
 import platform
 
+import numpy  # noqa: F401  threadpool_info sees only loaded libraries: load NumPy's BLAS first
 from threadpoolctl import threadpool_info
 
 
@@ -18,7 +19,7 @@ def cpu_model():
 
 
 def blas_threads():
-    """NumPy's BLAS threads, which the bptt engine uses (bptt.py limits them to one)."""
+    """NumPy's BLAS threads, which the bptt engine uses (bptt.limit_blas_to_one_thread sets one)."""
     counts = sorted({pool["num_threads"] for pool in threadpool_info()
                      if pool["user_api"] == "blas"})
     return "/".join(map(str, counts)) or "?"

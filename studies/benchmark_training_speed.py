@@ -33,7 +33,7 @@ import generate_data_adding_problem as data
 from lib.atomic_files import atomic_write_text
 from lib.cli_types import positive_float, positive_int, sequence_length
 from lib.machine import blas_threads, cpu_model
-from models import build_model
+from models import DEFAULT_PERIODS, build_model
 
 BATCH_SIZE = 20
 NUM_HIDDEN = 50       # P
@@ -54,7 +54,7 @@ ENTRIES = {
     "clockwork_bptt": ("Clockwork(1,2,4,8)", "clockwork", "bptt"),
     "clockwork_autograd": ("Clockwork(1,2,4,8)", "clockwork", "autograd"),
 }
-CLOCKWORK_PERIODS = (1, 2, 4, 8)
+CLOCKWORK_PERIODS = DEFAULT_PERIODS
 PERIODS = {"alarmwork": (1, 2), "clockwork": CLOCKWORK_PERIODS}   # the hand-written models
 REFERENCE = "lstm"    # the "x LSTM" column divides by this entry's step time
 
@@ -69,7 +69,8 @@ def alarmwork_flops(seq_len, batch, hidden, inputs=NUM_INPUTS, outputs=1):
 
     The clockwork count below with periods (1, 2); this docstring spells that case out.
 
-    Counted from the equations of SPEC.md, not from what an engine happens to do:
+    Counted from the equations of SPEC.md, section "2. The models",
+    not from what an engine happens to do:
     a product of an (n x k) by a (k x m) matrix is 2*n*k*m flops; every elementwise
     add, subtract, multiply, and every tanh, is 1 flop per element (tanh costs more
     cycles than that, so the GFLOP/s derived from this count is on the low side).

@@ -6,6 +6,13 @@ Each folder's accuracy.csv (one row per run) and runs/ records are read; the com
 written to results/comparison.md and results/comparison.png (see --output). Per cell, the
 solved counts of each setting are tested against the first (the reference) with Fisher's
 exact test (stats.py).
+
+Each setting is one configuration, as train_rnn.py --report groups runs
+(`selection.by_configuration`): a folder whose runs form several (say, with and without
+clipping) is refused with an error naming them, unless --select picks one:
+
+    python -m studies.compare_results results results --labels protocol "clip 1.0" \
+        --select clip_grad_norm=none clip_grad_norm=1.0
 """
 import argparse
 import json
@@ -13,29 +20,90 @@ import os
 import shlex
 import sys
 
+from matplotlib.figure import Figure
 import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
 from experiment import report
+from experiment import selection
 from experiment import stats
 from lib.atomic_files import atomic_write_text
+from lib.cli_types import NONE
 
-plt = report.plt
+ALL = "all"   # a --select entry that takes a folder's runs as they are
 
 
-def load_runs(results_dir):
-    """The accuracy.csv of a results folder, each row with its per-epoch history."""
+def load_runs(results_dir, select=None):
+    """The accuracy.csv of a results folder, each row with its per-epoch history: the runs
+    that `select` ({option: value as text}) picks, which must form one configuration.
+
+    Raises ValueError, naming the configurations, when they form several.
+    """
     path = os.path.join(results_dir, "accuracy.csv")
     if not os.path.exists(path):
         raise FileNotFoundError(f"{path} not found; run train_rnn.py (or --report) for it first")
-    runs = pd.read_csv(path)
-    histories = []
+    # a run of several configurations' tables has a row in each
+    runs = pd.read_csv(path).drop_duplicates("run").reset_index(drop=True)
+    records = []
     for key in runs["run"]:
         with open(os.path.join(results_dir, "runs", key + ".json")) as f:
-            histories.append(json.load(f)["history"])
-    runs["history"] = histories
+            records.append(json.load(f))
+    runs["history"] = [record["history"] for record in records]
+    options = [selection.configuration_of(record["config"]) for record in records]
+    if select:
+        known = set().union(*options)
+        unknown = sorted(set(select) - known)
+        if unknown:
+            raise ValueError(f"--select {unknown[0]}: no run in {results_dir} has that option "
+                             f"(its runs have {', '.join(sorted(known))})")
+        picked = [all(name not in o or reads_as(o[name], text) for name, text in select.items())
+                  for o in options]
+        if not any(picked):
+            raise ValueError(f"--select {selection_text(select)} picks none of the {len(runs)} "
+                             f"runs in {results_dir}")
+        runs = runs[picked].reset_index(drop=True)
+        records = [record for record, keep in zip(records, picked) if keep]
+    _, titles = selection.by_configuration(records)
+    if titles:
+        configurations = list(dict.fromkeys(titles))
+        example = next((title.split(", ")[0].replace(" = ", "=") for title in configurations
+                        if " = " in title), "KEY=VALUE")
+        raise ValueError(
+            f"the runs in {results_dir}{' that --select picks' if select else ''} form "
+            f"{len(configurations)} configurations ({'; '.join(configurations)}); compare one "
+            f"with --select, e.g. --select {example}, or keep each in a results folder of its own")
     return runs
+
+
+def reads_as(value, text):
+    """Whether an option's value is what `text` writes: 'none' for None, a number by its
+    value (1 is 1.0), anything else by its text in any case."""
+    if value is None:
+        return text.lower() == NONE
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        try:
+            return float(text) == value
+        except ValueError:
+            return False
+    return str(value).lower() == text.lower()
+
+
+def selection_argument(text):
+    """One --select entry: {option: value as text} from 'KEY=VALUE[,KEY=VALUE...]', or None
+    for 'all'."""
+    if text.lower() == ALL:
+        return None
+    pairs = [pair.partition("=") for pair in text.split(",")]
+    if not all(name.strip() and equals and value.strip() for name, equals, value in pairs):
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE[,KEY=VALUE...] or '{ALL}', "
+                                         f"got '{text}'")
+    return {name.strip(): value.strip() for name, _, value in pairs}
+
+
+def selection_text(select):
+    """A --select entry as written: 'clip_grad_norm=1.0,lr=0.01'."""
+    return ",".join(f"{name}={value}" for name, value in select.items())
 
 
 def common_runs(settings):
@@ -97,7 +165,8 @@ def plot_comparison(settings, path):
     Bottom: gradient norm per epoch."""
     models = list(dict.fromkeys(settings[0][1]["model"]))
     longest = max(settings[0][1]["seq_len"])
-    figure, axes = plt.subplots(2, len(models), figsize=(4.2 * len(models), 7.2), squeeze=False)
+    figure = Figure(figsize=(4.2 * len(models), 7.2))
+    axes = figure.subplots(2, len(models), squeeze=False)
     styles = ["-", "--", ":", "-."]
     for column, model in enumerate(models):
         top, bottom = axes[0][column], axes[1][column]
@@ -132,17 +201,33 @@ def plot_comparison(settings, path):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Compare results folders of train_rnn.py.")
+    parser = argparse.ArgumentParser(
+        description="Compare results folders of train_rnn.py, one configuration each (the "
+                    "options apart from model, length and seed, as train_rnn.py --report "
+                    "groups them); a folder whose runs form several is an error that names "
+                    "them, unless --select picks one.")
     parser.add_argument("folders", nargs="+", help="results folders, the reference first")
     parser.add_argument("--labels", nargs="+", help="a name for each folder (default: the paths)")
+    parser.add_argument("--select", nargs="+", type=selection_argument, metavar="KEY=VALUE",
+                        help="the runs to compare from a folder of several configurations: "
+                             "KEY=VALUE[,KEY=VALUE...] over the options the error names "
+                             f"(e.g. clip_grad_norm=1.0; '{NONE}' for an option that is off), "
+                             "one entry per folder in their order, or one for every folder; "
+                             f"'{ALL}' takes a folder's runs as they are")
     parser.add_argument("--output", default="results",
                         help="folder of comparison.md and comparison.png (default: %(default)s)")
     args = parser.parse_args(argv)
     labels = args.labels or args.folders
     if len(labels) != len(args.folders):
         parser.error(f"{len(args.folders)} folders but {len(labels)} labels")
+    selects = args.select or [None]
+    if len(selects) not in (1, len(args.folders)):
+        parser.error(f"{len(args.folders)} folders but {len(selects)} --select entries "
+                     "(give one per folder, or one for all)")
+    selects = selects * len(args.folders) if len(selects) == 1 else selects
     try:
-        settings = [(label, load_runs(folder)) for label, folder in zip(labels, args.folders)]
+        settings = [(label, load_runs(folder, select))
+                    for label, folder, select in zip(labels, args.folders, selects)]
     except (OSError, KeyError, ValueError) as error:
         sys.exit(f"error: {error}")
     settings = common_runs(settings)

@@ -15,24 +15,31 @@ import os
 import shlex
 import sys
 
+from matplotlib.figure import Figure
 import numpy as np
 import pandas as pd
 import torch
 from tabulate import tabulate
 
 import generate_data_adding_problem as data
-from experiment import report
-from experiment import training
+from experiment import recipes, report, training
 from lib.atomic_files import atomic_write_text
 from lib.cli_types import positive_int, sequence_length
+from models import DEFAULT_PERIODS
 
-# (label, registry name, options for training.make_model's config)
+CLOCKS = {"periods": list(DEFAULT_PERIODS)}
+INTEGRATOR = {"nonlinearity": "relu", "recurrent_init": "integrator"}   # the integrator recipe's start
+# (label, registry name, options for training.make_model's config; "L" is the length measured)
 MODELS = [
     ("SimpleRNN", "simple_rnn", {}),
     ("LSTM (PyTorch's forget bias, about 0)", "lstm", {}),
     ("LSTM (forget bias 1)", "lstm", {"lstm_forget_bias": 1.0}),
     ("AlarmworkNet", "alarmwork", {}),
-    ("Clockwork(1,2,4,8)", "clockwork", {"periods": [1, 2, 4, 8]}),
+    ("Clockwork(1,2,4,8)", "clockwork", CLOCKS),
+    ("SimpleRNN, ReLU integrator", "simple_rnn", INTEGRATOR),
+    ("LSTM, chrono T_max = L", "lstm", {"lstm_chrono": recipes.SEQ_LEN}),
+    ("AlarmworkNet, ReLU integrator", "alarmwork", INTEGRATOR),
+    ("Clockwork(1,2,4,8), ReLU integrator", "clockwork", {**CLOCKS, **INTEGRATOR}),
 ]
 DISTANCES = (0, 10, 25, 50, 75, 92)   # steps before the last one, shown in the table
 WINDOW = 8   # steps averaged per distance: the clocked layers read x on some steps only
@@ -52,7 +59,8 @@ def measure(seq_len, seeds, batch, hidden):
     rows = []
     for label, name, options in MODELS:
         for seed in range(seeds):
-            config = {"model": name, "hidden": hidden, "engine": "bptt", **options}
+            config = {"model": name, "hidden": hidden, "engine": "bptt",
+                      **{k: seq_len if v == recipes.SEQ_LEN else v for k, v in options.items()}}
             torch.manual_seed(seed)
             model = training.make_model(config)
             for step, gradient in enumerate(gradient_profile(model, x)):
@@ -85,8 +93,8 @@ def summary_table(rows):
 
 
 def plot(rows, path, seq_len):
-    plt = report.plt
-    figure, axes = plt.subplots(figsize=(6.8, 4.2))
+    figure = Figure(figsize=(6.8, 4.2))
+    axes = figure.subplots()
     for i, (label, values) in enumerate(windowed(rows).iterrows()):
         axes.semilogy(values.index, values.values, color=f"C{i}", label=label)
     axes.set_xlabel("distance from the input step to the output (steps)")

@@ -19,30 +19,29 @@ clockwork:35 (Clockwork(1,2,4,8) with 35 units a layer has about AlarmworkNet's 
 import argparse
 import heapq
 import math
-import multiprocessing
 import os
-import queue
 import sys
 from dataclasses import dataclass, field
 
+from matplotlib.figure import Figure
 import numpy as np
 import pandas as pd
 from tabulate import tabulate
 from tqdm import tqdm
 
 import generate_data_adding_problem as data
-from experiment import report
-from experiment import stats
-import train_rnn
-from experiment import training
+from experiment import configs, grid, recipes, report, stats, training
+from experiment.datasets import prepare_data
+from experiment.runs import discard_checkpoint, find_record, save_record
 from lib.atomic_files import atomic_write_text
 from lib.bptt import check_periods
-from lib.cli_types import positive_int, sequence_length
+from lib.cli_types import given_options, positive_int, sequence_length
 from models import MODELS, build_model, count_parameters
-from experiment.runs import discard_checkpoint, load_record, record_path, save_record
+from studies.common import add_study_arguments, study_command
 
 DEFAULT_MODELS = ("simple_rnn", "lstm", "alarmwork", "clockwork", "clockwork:35")
-DEFAULT_LENGTHS = (10, 50, 100, 200, 500)
+DEFAULT_RECIPES = ("assignment", "modern")
+DEFAULT_LENGTHS = (10, 50, 100, 200, 500, 1000)
 DEFAULT_SEEDS = 5
 REACHED_FRACTION = 3 / 5     # a rung is reached when at least 3 of its 5 runs solve the task
 RESULTS_DIR = os.path.join("results", "reach")
@@ -50,10 +49,14 @@ RESULTS_DIR = os.path.join("results", "reach")
 
 # ------------------------------------------------------------------------------ the climbing rule
 
+def runs_needed(runs_per_rung):
+    """How many runs of a rung must solve the task for it to be reached: 3 of 5."""
+    return math.ceil(REACHED_FRACTION * runs_per_rung - 1e-9)
+
+
 def rung_reached(test_accuracies):
     """At least 3 of every 5 runs of the rung solved the task."""
-    needed = math.ceil(REACHED_FRACTION * len(test_accuracies) - 1e-9)
-    return sum(stats.solved(a) for a in test_accuracies) >= needed
+    return sum(stats.solved(a) for a in test_accuracies) >= runs_needed(len(test_accuracies))
 
 
 def next_rung(lengths, decided):
@@ -88,11 +91,11 @@ def parse_model(text):
 
 @dataclass
 class Ladder:
-    """One (model, width, recipe): its train_rnn options, configurations per rung, and records."""
+    """One (model, width, recipe): its folder, configurations per rung, and records."""
     model: str
     hidden: int
     recipe: str
-    args: argparse.Namespace
+    results_dir: str
     configs: dict                                   # {L: [config of each seed]}
     records: dict = field(default_factory=dict)     # {L: {seed: record}}
 
@@ -111,53 +114,25 @@ class Ladder:
         self.records.setdefault(config["seq_len"], {})[config["seed"]] = record
 
 
-def make_ladder(model, hidden, recipe, options):
-    """A ladder's train_rnn options: the recipe, the width, every length and seed of the study."""
-    args = train_rnn.parse_args([
-        "--recipe", recipe, "--models", model, "--hidden", str(hidden),
-        "--lengths", *map(str, options.lengths), "--seeds", str(options.seeds),
-        "--periods", *map(str, options.periods), "--results-dir", os.path.join(options.results_dir, recipe),
-        *train_rnn.study_run_argv(options)])
-    configs = train_rnn.make_configs(args, train_rnn.data_options_of(args))
-    by_length = {L: [c for c in configs if c["seq_len"] == L] for L in options.lengths}
-    return Ladder(model, hidden, recipe, args, by_length)
+def make_ladder(model, hidden, recipe, options, data_options):
+    """A ladder: the recipe, the width, every length and seed of the study."""
+    by_length = {L: [configs.run_config(model, L, seed, data_options[L], recipe, hidden=hidden,
+                                        periods=options.periods, epochs=options.epochs)
+                     for seed in range(options.seeds)]
+                 for L in options.lengths}
+    return Ladder(model, hidden, recipe, os.path.join(options.results_dir, recipe), by_length)
 
 
 def load_saved(ladder):
     """Fill a ladder with the records already saved for it."""
-    for configs in ladder.configs.values():
-        for config in configs:
-            record = load_record(record_path(ladder.args.results_dir, config), config)
+    for rung in ladder.configs.values():
+        for config in rung:
+            record = find_record(ladder.results_dir, config)
             if record is not None:
                 ladder.add(record)
 
 
 # ------------------------------------------------------------------------------ climbing
-
-class InlinePool:
-    """multiprocessing.Pool's apply_async, run the moment it is called, in this process (--jobs 1)."""
-
-    def apply_async(self, function, args, callback, error_callback):
-        try:
-            result = function(*args)
-        except Exception as error:
-            error_callback(error)
-        else:
-            callback(result)
-
-    def terminate(self):
-        pass
-
-    close = join = terminate
-
-
-def worker_pool(jobs):
-    if jobs == 1:
-        return InlinePool()
-    context = multiprocessing.get_context("spawn")
-    return context.Pool(jobs, initializer=train_rnn.init_worker,
-                        initargs=(context.Value("i", 1), context.RLock()))
-
 
 def climb(ladders, options):
     """Climb every ladder at once; each finished run is saved the moment it ends.
@@ -166,9 +141,6 @@ def climb(ladders, options):
     pool one per free worker: a long rung starts as soon as it may, instead of after every
     short run queued before it, so the climb does not end on one long run.
     """
-    pool = worker_pool(options.jobs)
-    finished = queue.SimpleQueue()   # (ladder, record, error) of each run as it ends
-    running = 0
     waiting = []                     # heap of (-L, rung order, seed, ladder id, ladder, config)
     queued = set()                   # (ladder, L): rungs queued by this command
     overall = tqdm(total=0, desc="runs", unit="run", position=0)
@@ -188,41 +160,33 @@ def climb(ladders, options):
             if todo:
                 return
 
-    def start_waiting():
-        nonlocal running
-        while waiting and running < options.jobs:
-            *_, ladder, config = heapq.heappop(waiting)
-            running += 1
-            pool.apply_async(train_rnn.run_worker, ((config, options.data_dir, ladder.args.results_dir),),
-                             callback=lambda record, ladder=ladder: finished.put((ladder, record, None)),
-                             error_callback=lambda error, ladder=ladder: finished.put((ladder, None, error)))
+    def next_job():
+        if not waiting:
+            return None
+        *_, ladder, config = heapq.heappop(waiting)
+        return config, options.data_dir, ladder.results_dir, ladder
 
+    def on_record(job, record):
+        ladder = job[3]
+        save_record(ladder.results_dir, record)
+        ladder.add(record)
+        overall.update(1)
+        overall.write(f"[{ladder.recipe}] {report.describe_run(record)}")
+        advance(ladder)
+
+    for ladder in ladders:
+        advance(ladder)
     try:
-        for ladder in ladders:
-            advance(ladder)
-        start_waiting()
-        while running:
-            try:
-                ladder, record, error = finished.get(timeout=1.0)   # a timeout keeps Ctrl-C prompt
-            except queue.Empty:
-                continue
-            running -= 1
-            if error is not None:
-                raise error
-            save_record(ladder.args.results_dir, record)
-            ladder.add(record)
-            overall.update(1)
-            overall.write(f"[{ladder.recipe}] {report.describe_run(record)}")
-            advance(ladder)
-            start_waiting()
+        grid.train_runs(next_job, on_record, options.jobs)
     except KeyboardInterrupt:
-        pool.terminate()                             # the runs in progress keep their last epoch
         overall.close()
         raise SystemExit(f"\ninterrupted: every finished run is saved under {options.results_dir}, "
                          "and a run in progress keeps its last epoch; run the same command again "
                          "to go on")
-    pool.close()
-    pool.join()
+    except grid.WorkerDied as error:
+        overall.close()
+        raise SystemExit(f"error: {error}; every finished run is saved under {options.results_dir}, "
+                         "and the same command goes on from the checkpoints")
     overall.close()
 
 
@@ -267,11 +231,27 @@ def ladder_summary(ladder, lengths, runs_per_rung):
     }
 
 
-def runs_rows(ladders):
-    """One row per run of every ladder: the data behind reach.md and reach.png."""
+def climbed(ladder, lengths):
+    """{L: {seed: record}} of the rungs the ladder climbed: up to the first rung it did not
+    reach (or the rung in progress). Saved runs of a higher rung, reused from elsewhere, are
+    not part of the climb."""
+    rungs = {}
+    for seq_len in lengths:
+        by_seed = ladder.records.get(seq_len, {})
+        if not by_seed:
+            break
+        rungs[seq_len] = by_seed
+        if len(by_seed) < len(ladder.configs[seq_len]) or not rung_reached(
+                [accuracy_of(r) for r in by_seed.values()]):
+            break
+    return rungs
+
+
+def runs_rows(ladders, lengths):
+    """One row per run of every rung climbed: the data behind reach.md and reach.png."""
     rows = []
     for ladder in ladders:
-        for seq_len, by_seed in sorted(ladder.records.items()):
+        for seq_len, by_seed in climbed(ladder, lengths).items():
             for seed, record in sorted(by_seed.items()):
                 accuracy = accuracy_of(record)
                 rows.append({"model": ladder.label, "recipe": ladder.recipe, "seq_len": seq_len,
@@ -281,8 +261,9 @@ def runs_rows(ladders):
     return pd.DataFrame(rows)
 
 
-def write_reach_report(ladders, options, command):
-    """reach.md, reach.csv (one row per run) and reach.png under the results folder."""
+def write_reach_report(ladders, options, command, write=True):
+    """The reach table as text; with `write`, also reach.md, reach.csv (one row per run) and
+    reach.png under the results folder."""
     summaries = [ladder_summary(ladder, list(options.lengths), options.seeds) for ladder in ladders]
     lines = [{"model": s["model"], "recipe": s["recipe"], "lr": f"{s['lr']:g}",
               "parameters": f"{s['parameters']:,}",
@@ -291,16 +272,18 @@ def write_reach_report(ladders, options, command):
               "climb": s["state"]} for s in summaries]
     text = (f"# How far does each network reach?\n\nMade by: `{command}`\n\n"
             f"A rung is one length L with {options.seeds} runs (seeds 0..{options.seeds - 1}); it "
-            f"is reached when at least {math.ceil(REACHED_FRACTION * options.seeds - 1e-9)} of them "
+            f"is reached when at least {runs_needed(options.seeds)} of them "
             f"solve the task (test accuracy >= {stats.SOLVED_ACCURACY:g} %). A ladder climbs "
             f"{', '.join(map(str, options.lengths))} and stops after the first rung it does not "
-            f"reach. Recipes: {'; '.join(f'{r}: {train_rnn.describe_recipe(r)}' for r in options.recipes)}. "
+            f"reach. Recipes: {'; '.join(f'{r}: {recipes.describe_recipe(r)}' for r in options.recipes)}. "
             f"Every run: {options.train:,} training samples, batches of 20, at most {options.epochs} epochs, "
             f"early stop at dev accuracy above {training.STOP_DEV_ACCURACY:g} %.\n\n"
             f"{tabulate(lines, headers='keys', tablefmt='github', disable_numparse=True)}\n")
+    if not write:
+        return text
     os.makedirs(options.results_dir, exist_ok=True)
     atomic_write_text(os.path.join(options.results_dir, "reach.md"), text)
-    runs = runs_rows(ladders)
+    runs = runs_rows(ladders, list(options.lengths))
     atomic_write_text(os.path.join(options.results_dir, "reach.csv"), runs.to_csv(index=False))
     if len(runs):
         plot_reach(runs, options, os.path.join(options.results_dir, "reach.png"))
@@ -309,12 +292,11 @@ def write_reach_report(ladders, options, command):
 
 def plot_reach(runs, options, path):
     """Test accuracy against L (log scale), one panel per recipe, every run a dot."""
-    plt = report.plt
-    recipes = list(options.recipes)
-    figure, panels = plt.subplots(1, len(recipes), figsize=(5.6 * len(recipes), 4.4),
-                                  sharey=True, squeeze=False)
+    recipe_names = list(options.recipes)
+    figure = Figure(figsize=(5.6 * len(recipe_names), 4.4))
+    panels = figure.subplots(1, len(recipe_names), sharey=True, squeeze=False)
     labels = list(dict.fromkeys(runs["model"]))
-    for panel, recipe in zip(panels[0], recipes):
+    for panel, recipe in zip(panels[0], recipe_names):
         of_recipe = runs[runs["recipe"] == recipe]
         for i, label in enumerate(labels):
             of_model = of_recipe[of_recipe["model"] == label].dropna(subset=["test_accuracy"])
@@ -342,59 +324,79 @@ def plot_reach(runs, options, path):
 
 # ------------------------------------------------------------------------------ command line
 
+SELECTION = ("models", "recipes", "lengths", "seeds", "periods", "epochs", "train", "dev", "test")
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description="Climb a ladder of sequence lengths for each model and recipe, and report "
-                    "how far each reaches.")
+                    "how far each reaches. In the study's folder (results/reach), reach.md, "
+                    "reach.csv and reach.png describe the whole study: a command that selects part "
+                    "of it (--models, --recipes, --lengths, ...) prints that part and leaves them "
+                    "alone. In another --results-dir, they describe the command's own study.")
     parser.add_argument("--models", nargs="+", type=parse_model, metavar="MODEL[:P]",
                         default=[parse_model(m) for m in DEFAULT_MODELS],
                         help=f"models, each a registry name ({', '.join(MODELS)}) with an "
                              f"optional width, e.g. clockwork:35 (default: {' '.join(DEFAULT_MODELS)})")
-    parser.add_argument("--recipes", nargs="+", choices=list(training.RECIPES),
-                        default=list(training.RECIPES),
-                        help="training recipes, see train_rnn.py --help (default: all)")
+    parser.add_argument("--recipes", nargs="+", choices=list(recipes.RECIPES),
+                        default=list(DEFAULT_RECIPES),
+                        help="training recipes, see python train_rnn.py --help (default: %(default)s)")
     parser.add_argument("--lengths", nargs="+", type=sequence_length, default=list(DEFAULT_LENGTHS),
-                        metavar="L", help="the rungs, climbed in the order given (default: %(default)s)")
+                        metavar="L", help="the rungs, increasing (default: %(default)s)")
     parser.add_argument("--seeds", type=positive_int, default=DEFAULT_SEEDS,
                         help="runs per rung, seeds 0..N-1 (default: %(default)s)")
-    parser.add_argument("--periods", type=positive_int, nargs="+", default=list(train_rnn.DEFAULT_PERIODS),
+    parser.add_argument("--periods", type=positive_int, nargs="+", default=list(configs.DEFAULT_PERIODS),
                         metavar="T", help="ClockworkRNN's clock periods (default: %(default)s)")
-    train_rnn.add_study_arguments(parser, RESULTS_DIR, "<recipe>/runs/ and reach.{md,csv,png}")
+    add_study_arguments(parser, RESULTS_DIR, "<recipe>/runs/ and reach.{md,csv,png}")
     options = parser.parse_args(argv)
+    # the study's own folder holds the whole study: a part of it is printed, not written there
+    options.narrowed = (os.path.normpath(options.results_dir) == RESULTS_DIR
+                        and bool(given_options(parser, argv) & set(SELECTION)))
     for name in ("lengths", "models", "recipes"):
         values = getattr(options, name)
         if len(set(values)) != len(values):
             parser.error(f"--{name}: each one once, got {' '.join(map(str, values))}")
+    if options.lengths != sorted(options.lengths):
+        parser.error(f"--lengths: a ladder's rungs increase, got {' '.join(map(str, options.lengths))}")
     try:
         check_periods(options.periods)
     except ValueError as error:
         parser.error(f"--periods: {error}")
+    for recipe in options.recipes:
+        for model, _ in options.models:
+            try:
+                configs.resolve_recipe(model, options.lengths[0], recipe)
+            except configs.ConfigError as error:
+                parser.error(f"--recipes {recipe}: {error}")
     return options
 
 
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     options = parse_args(argv)
-    ladders = [make_ladder(model, hidden, recipe, options)
+    sizes = {"train": options.train, "dev": options.dev, "test": options.test}
+    try:
+        data_options = prepare_data(options.data_dir, options.lengths, sizes)
+        if not options.report:
+            for recipe in options.recipes:
+                grid.check_writable(os.path.join(options.results_dir, recipe))
+    except (data.DataError, OSError) as error:
+        sys.exit(f"error: {error}")
+    ladders = [make_ladder(model, hidden, recipe, options, data_options)
                for recipe in options.recipes for model, hidden in options.models]
     for ladder in ladders:
-        if not options.force or options.report:    # --force climbs again from nothing
+        if options.force and not options.report:     # --force climbs again from nothing
+            for rung in ladder.configs.values():
+                for config in rung:
+                    discard_checkpoint(ladder.results_dir, config)
+        else:
             load_saved(ladder)
-        elif options.force:
-            for configs in ladder.configs.values():
-                for config in configs:
-                    discard_checkpoint(ladder.args.results_dir, config)
     if not options.report:
-        first = ladders[0].args
-        try:
-            train_rnn.prepare_data(first, train_rnn.data_options_of(first))
-            for recipe in options.recipes:
-                train_rnn.check_writable(os.path.join(options.results_dir, recipe))
-        except (data.DataError, OSError) as error:
-            sys.exit(f"error: {error}")
         climb(ladders, options)
-    command = train_rnn.study_command("studies.reach", argv)
-    print(write_reach_report(ladders, options, command))
+    text = write_reach_report(ladders, options, study_command("studies.reach", argv),
+                              write=not options.narrowed)
+    print(text if not options.narrowed else
+          text + "\n(a part of the study: reach.md, reach.csv and reach.png are left as they are)")
 
 
 if __name__ == "__main__":

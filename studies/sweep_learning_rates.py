@@ -1,38 +1,47 @@
-"""Choose each model's Adam learning rate for the `modern` recipe, on dev data only.
+"""Choose each model's Adam learning rate for a recipe, on dev data only.
 
-    python -m studies.sweep_learning_rates              # 4 models x 4 rates x seeds 100, 101 at L = 100
-    python -m studies.sweep_learning_rates --report     # rebuild sweep.md, sweep.csv, sweep.png
+    python -m studies.sweep_learning_rates                        # modern: 4 models x 4 rates at L = 100
+    python -m studies.sweep_learning_rates --recipe integrator    # integrator: 4 models x 3 rates at L = 500
+    python -m studies.sweep_learning_rates --report               # rebuild sweep.md, sweep.csv, sweep.png
 
-Every run is the modern recipe (Adam, clipping at 1.0, LSTM forget-gate bias 1) with one of
-the rates below, on seeds kept apart from the study's (0..4), saved like any train_rnn.py
-run under results/reach/sweep/runs/. The rule: per model, the rate with the highest mean
-dev accuracy at the end of training wins (ties: fewer mean epochs, then the larger rate);
-where no rate's mean dev accuracy leaves the plateau (PLATEAU_EXIT), the model keeps
-FALLBACK_RATE. The test accuracy of these runs is recorded by the protocol and never read
-here. training.RECIPES["modern"] holds the winners (tests/test_sweep_learning_rates.py
-checks that it matches the committed sweep.csv).
+Every run is the recipe with one of its sweep's rates (SWEEPS), on seeds kept apart from the
+study's (0..4), saved like any train_rnn.py run under the sweep's folder. The integrator
+recipe is swept at L = 500, not shorter: a rate that solves L = 100-200 can diverge at the
+long rungs. The rule: per model, the rate with the highest mean dev accuracy at the end of
+training wins (ties: fewer mean epochs, then the larger rate); where no rate's mean dev
+accuracy leaves the plateau (PLATEAU_EXIT), the model keeps the sweep's fallback rate. The
+test accuracy of these runs is recorded by the protocol and never read here.
+experiment/recipes.py holds the winners (tests/test_sweep_learning_rates.py checks that
+they match the committed sweep.csv).
 """
 import argparse
 import os
 import sys
 
+from matplotlib.figure import Figure
 import pandas as pd
 from tabulate import tabulate
 
 import generate_data_adding_problem as data
-from experiment import report
-import train_rnn
+from experiment import configs, grid, recipes, report
+from experiment.datasets import prepare_data
+from experiment.runs import find_record
 from lib.atomic_files import atomic_write_text
 from lib.cli_types import sequence_length
-from experiment.runs import load_record, record_path
+from studies.common import add_study_arguments, study_command
 
-RATES = (1e-4, 3e-4, 1e-3, 3e-3)
+# per recipe: the rates tried, the length, the rate kept where none learns, and the folder
+SWEEPS = {
+    "modern": {"rates": (1e-4, 3e-4, 1e-3, 3e-3), "length": 100,
+               "fallback": 1e-3,                 # PyTorch's default Adam rate
+               "results_dir": os.path.join("results", "reach", "sweep")},
+    "integrator": {"rates": (3e-5, 1e-4, 3e-4), "length": 500,
+                   "fallback": 1e-4,             # the middle rate, fixed before the sweep ran
+                   "results_dir": os.path.join("results", "reach", "sweep_integrator")},
+}
 SEEDS = (100, 101)            # apart from the study's seeds 0..4
-SEQ_LEN = 100
 MODELS = ("simple_rnn", "lstm", "alarmwork", "clockwork")
 PLATEAU_EXIT = 50.0           # dev %: the plateau of answering ~0 lies near 35 %
-FALLBACK_RATE = 1e-3          # PyTorch's default Adam rate, kept where no rate learns
-RESULTS_DIR = os.path.join("results", "reach", "sweep")
 
 
 # ------------------------------------------------------------------------------ the choice
@@ -55,14 +64,14 @@ def sweep_table(records):
     return table
 
 
-def choose_rates(table):
+def choose_rates(table, fallback):
     """{model: (rate, reason)} by the rule of this module's docstring; dev accuracy only."""
     chosen = {}
     for model, rows in table.groupby("model", sort=False):
         best = rows.sort_values(["mean_dev_accuracy", "mean_epochs", "lr"],
                                 ascending=[False, True, False]).iloc[0]
         if best["mean_dev_accuracy"] < PLATEAU_EXIT:
-            chosen[model] = (FALLBACK_RATE, f"no rate leaves the plateau (best mean dev "
+            chosen[model] = (fallback, f"no rate leaves the plateau (best mean dev "
                                             f"{best['mean_dev_accuracy']:.1f} %): fallback")
         else:
             chosen[model] = (float(best["lr"]), f"highest mean dev accuracy "
@@ -72,29 +81,20 @@ def choose_rates(table):
 
 # ------------------------------------------------------------------------------ runs
 
-def sweep_args(model, rate, seed, options):
-    """train_rnn.py's options of one sweep run: the modern recipe at one rate."""
-    return train_rnn.parse_args([
-        "--recipe", "modern", "--models", model, "--lr", repr(rate), "--lengths", str(options.length),
-        "--seed", str(seed), "--results-dir", options.results_dir, *train_rnn.study_run_argv(options)])
-
-
-def sweep_configs(options):
-    configs = []
-    for model in options.models:
-        for rate in RATES:
-            for seed in SEEDS:
-                args = sweep_args(model, rate, seed, options)
-                configs += train_rnn.make_configs(args, train_rnn.data_options_of(args))
-    return configs
+def sweep_configs(options, data_options):
+    """One configuration per (model, rate, seed): the recipe at one rate."""
+    return [configs.run_config(model, options.length, seed, data_options[options.length],
+                               options.recipe, lr=rate, epochs=options.epochs)
+            for model in options.models for rate in options.rates for seed in SEEDS]
 
 
 # ------------------------------------------------------------------------------ report
 
-def write_sweep_report(records, results_dir, command):
+def write_sweep_report(records, options, command):
     """sweep.csv, sweep.md and sweep.png; returns the Markdown text."""
+    results_dir, fallback = options.results_dir, SWEEPS[options.recipe]["fallback"]
     table = sweep_table(records)
-    chosen = choose_rates(table)
+    chosen = choose_rates(table, fallback)
     table["chosen"] = [chosen[m][0] == lr for m, lr in zip(table["model"], table["lr"])]
     atomic_write_text(os.path.join(results_dir, "sweep.csv"), table.to_csv(index=False))
     lines = [{"model": r.label, "Adam lr": f"{r.lr:g}",
@@ -103,24 +103,24 @@ def write_sweep_report(records, results_dir, command):
              for r in table.itertuples()]
     labels = dict(zip(table["model"], table["label"]))
     choice = "\n".join(f"- {labels[m]}: {rate:g} ({reason})" for m, (rate, reason) in chosen.items())
-    text = (f"# Learning rates of the modern recipe, chosen on dev data\n\n"
+    text = (f"# Learning rates of the {options.recipe} recipe, chosen on dev data\n\n"
             f"Made by: `{command}`\n\n"
-            f"The modern recipe (Adam, gradient clipping at 1.0, LSTM forget-gate bias 1) at "
+            f"The {options.recipe} recipe ({recipes.describe_recipe(options.recipe)}) at "
             f"L = {int(records[0]['config']['seq_len'])}, seeds {', '.join(map(str, SEEDS))} "
             f"(the study uses 0..4). Dev accuracy at the end of training (%); the highest mean "
             f"wins; where no rate reaches a mean of {PLATEAU_EXIT:g} % the model keeps "
-            f"{FALLBACK_RATE:g}. No test accuracy is read.\n\n"
+            f"{fallback:g}. No test accuracy is read.\n\n"
             f"{tabulate(lines, headers='keys', tablefmt='github', disable_numparse=True)}\n\n"
             f"Chosen:\n\n{choice}\n")
     atomic_write_text(os.path.join(results_dir, "sweep.md"), text)
-    plot_sweep(table, chosen, os.path.join(results_dir, "sweep.png"))
+    plot_sweep(table, chosen, options.recipe, os.path.join(results_dir, "sweep.png"))
     return text
 
 
-def plot_sweep(table, chosen, path):
+def plot_sweep(table, chosen, recipe, path):
     """Mean final dev accuracy against the rate, one line per model, the winner circled."""
-    plt = report.plt
-    figure, axes = plt.subplots(figsize=(6.4, 4.2))
+    figure = Figure(figsize=(6.4, 4.2))
+    axes = figure.subplots()
     for i, (model, rows) in enumerate(table.groupby("model", sort=False)):
         axes.semilogx(rows["lr"], rows["mean_dev_accuracy"], marker="o", color=f"C{i}",
                       label=rows["label"].iloc[0])
@@ -134,7 +134,7 @@ def plot_sweep(table, chosen, path):
     axes.set_xlabel("Adam learning rate")
     axes.set_ylabel("mean dev accuracy at the end (%)")
     axes.set_ylim(0, 102)
-    axes.set_title("Modern recipe: dev accuracy per learning rate (circled: chosen)")
+    axes.set_title(f"{recipe.capitalize()} recipe: dev accuracy per learning rate (circled: chosen)")
     axes.grid(alpha=0.3, which="both")
     axes.legend(fontsize=8, loc="lower left")
     figure.tight_layout()
@@ -145,38 +145,49 @@ def plot_sweep(table, chosen, path):
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
-        description="Train the modern recipe at each of the learning rates "
-                    f"{', '.join(f'{r:g}' for r in RATES)} on seeds {', '.join(map(str, SEEDS))} "
-                    "and choose each model's rate by its dev accuracy.")
+        description="Train a recipe at each of its sweep's learning rates on seeds "
+                    f"{', '.join(map(str, SEEDS))} and choose each model's rate by its dev "
+                    "accuracy. Sweeps: " + "; ".join(
+                        f"{name}: rates {', '.join(f'{r:g}' for r in sweep['rates'])} at "
+                        f"L = {sweep['length']}, in {sweep['results_dir']}"
+                        for name, sweep in SWEEPS.items()) + ".")
+    parser.add_argument("--recipe", choices=list(SWEEPS), default="modern",
+                        help="the recipe whose rates are chosen (default: %(default)s)")
     parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS), metavar="MODEL",
                         help=f"models to sweep, from {', '.join(MODELS)} (default: all)")
-    parser.add_argument("--length", type=sequence_length, default=SEQ_LEN,
-                        help="sequence length L of the sweep (default: %(default)s)")
-    train_rnn.add_study_arguments(parser, RESULTS_DIR, "runs/ and sweep.{csv,md,png}")
-    return parser.parse_args(argv)
+    parser.add_argument("--length", type=sequence_length,
+                        help="sequence length L of the sweep (default: the recipe's sweep's)")
+    add_study_arguments(parser, None, "runs/ and sweep.{csv,md,png} (default: the recipe's sweep's)")
+    options = parser.parse_args(argv)
+    sweep = SWEEPS[options.recipe]
+    options.rates = sweep["rates"]
+    options.length = options.length or sweep["length"]
+    options.results_dir = options.results_dir or sweep["results_dir"]
+    return options
 
 
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     options = parse_args(argv)
-    configs = sweep_configs(options)
-    args = sweep_args(options.models[0], RATES[0], SEEDS[0], options)
+    sizes = {"train": options.train, "dev": options.dev, "test": options.test}
+    try:
+        data_options = prepare_data(options.data_dir, [options.length], sizes)
+        if not options.report:
+            grid.check_writable(options.results_dir)
+    except (data.DataError, OSError) as error:
+        sys.exit(f"error: {error}")
+    todo = sweep_configs(options, data_options)
     if options.report:
-        records = [r for r in (load_record(record_path(options.results_dir, c), c) for c in configs) if r]
+        records = [r for r in (find_record(options.results_dir, c) for c in todo) if r]
         if not records:
             sys.exit(f"error: no sweep runs are saved in {options.results_dir}; run the sweep first")
-        if len(records) < len(configs):
-            print(f"{len(configs) - len(records)} of {len(configs)} run(s) are not saved yet; "
+        if len(records) < len(todo):
+            print(f"{len(todo) - len(records)} of {len(todo)} run(s) are not saved yet; "
                   "reporting the others")
     else:
-        try:
-            train_rnn.prepare_data(args, train_rnn.data_options_of(args))
-            train_rnn.check_writable(options.results_dir)
-        except (data.DataError, OSError) as error:
-            sys.exit(f"error: {error}")
-        records = train_rnn.run_grid(configs, args)
-    command = train_rnn.study_command("studies.sweep_learning_rates", argv)
-    print(write_sweep_report(records, options.results_dir, command))
+        records, _ = grid.train_grid(todo, options.data_dir, options.results_dir, options.jobs,
+                                     options.force)
+    print(write_sweep_report(records, options, study_command("studies.sweep_learning_rates", argv)))
 
 
 if __name__ == "__main__":

@@ -1,9 +1,16 @@
 """The hand-derived backward pass through time against autograd and gradcheck."""
+import os
+import subprocess
+import sys
+
 import pytest
 import torch
+from threadpoolctl import threadpool_info
 
 from lib import bptt
-from models import AlarmworkRNN, ClockworkRNN
+from models import NONLINEARITIES, AlarmworkRNN, ClockworkRNN
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def recurrence_inputs(periods, seq_len, batch=3, hidden=4, seed=0):
@@ -26,6 +33,46 @@ def test_recurrence_passes_gradcheck_in_float64(periods, seq_len):
     def recurrence(*tensors):
         return bptt.clockwork_recurrence(periods, list(tensors[:K]), list(tensors[K:]))
     assert torch.autograd.gradcheck(recurrence, (*u, *W_rec))
+
+
+@pytest.mark.parametrize("periods, seq_len", [((1, 2), 5), ((1, 2, 4, 8), 13), ((1, 3, 5), 11)])
+def test_relu_recurrence_passes_gradcheck_in_float64(periods, seq_len):
+    u, W_rec = recurrence_inputs(periods, seq_len)
+    K = len(periods)
+    def recurrence(*tensors):
+        return bptt.clockwork_recurrence(periods, list(tensors[:K]), list(tensors[K:]), "relu")
+    z = recurrence(*u, *W_rec)
+    assert (z == 0).any() and (z > 0).any()           # units on both sides of relu's kink
+    assert torch.autograd.gradcheck(recurrence, (*u, *W_rec))
+
+
+def test_unknown_nonlinearity_is_refused_with_the_choices():
+    u, W_rec = recurrence_inputs((1, 2), 3)
+    with pytest.raises(ValueError, match="expected one of \\('tanh', 'relu'\\)"):
+        bptt.clockwork_recurrence((1, 2), u, W_rec, "sigmoid")
+
+
+@pytest.mark.parametrize("change", [lambda W: W.add_(0.1), lambda W: W.mul_(2.0)],
+                         ids=["add_", "mul_"])
+def test_a_backward_pass_after_an_in_place_change_of_w_rec_is_refused(change):
+    """The gradient belongs to the weights of the forward pass; after they changed it cannot
+    be had, and autograd must say so instead of using the new weights."""
+    u, W_rec = recurrence_inputs((1, 2, 4), 9)
+    z = bptt.clockwork_recurrence((1, 2, 4), u, W_rec)
+    with torch.no_grad():
+        change(W_rec[2])
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        z.sum().backward()
+
+
+def test_a_second_backward_through_the_engine_is_refused():
+    """The backward pass runs in NumPy and builds no graph: differentiating it again must raise,
+    not return the second derivative without the engine's share."""
+    u, W_rec = recurrence_inputs((1, 2), 6)
+    z = bptt.clockwork_recurrence((1, 2), u, W_rec)
+    (grad_W_rec0,) = torch.autograd.grad(torch.tanh(z).sum(), W_rec[0], create_graph=True)
+    with pytest.raises(RuntimeError, match="differentiate twice"):
+        grad_W_rec0.sum().backward()
 
 
 @pytest.mark.parametrize("periods", [(), (2, 4), (1, 1, 2), (1, 4, 2), (1, 2.0), (0, 1)])
@@ -56,15 +103,17 @@ def assert_same_outputs_and_gradients(autograd, fast, x):
     return grads_fast
 
 
+@pytest.mark.parametrize("nonlinearity", NONLINEARITIES)
 @pytest.mark.parametrize("scalar_out", [False, True])
 @pytest.mark.parametrize("seq_len", [1, 2, 7, 10])
-def test_bptt_and_autograd_give_the_same_outputs_and_gradients(seq_len, scalar_out):
+def test_bptt_and_autograd_give_the_same_outputs_and_gradients(seq_len, scalar_out, nonlinearity):
     torch.manual_seed(seq_len)
-    autograd = AlarmworkRNN(num_hidden=9, engine="autograd", scalar_out=scalar_out)
+    autograd = AlarmworkRNN(num_hidden=9, engine="autograd", scalar_out=scalar_out,
+                            nonlinearity=nonlinearity)
     with torch.no_grad():
         for bias in (autograd.b_in1, autograd.b_in2, autograd.b_out):
             bias.uniform_(-0.3, 0.3)
-    fast = AlarmworkRNN(num_hidden=9, engine="bptt", scalar_out=scalar_out)
+    fast = AlarmworkRNN(num_hidden=9, engine="bptt", scalar_out=scalar_out, nonlinearity=nonlinearity)
     grads_fast = assert_same_outputs_and_gradients(autograd, fast, torch.randn(5, seq_len, 2))
     if seq_len >= 3:
         assert grads_fast["W_rec2"].abs().sum() > 0   # the check above compared real numbers
@@ -99,17 +148,54 @@ def test_bptt_engine_falls_back_to_autograd_on_cuda():
     torch.testing.assert_close(model.cuda()(x.cuda()).cpu(), expected, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("nonlinearity", NONLINEARITIES)
 @pytest.mark.parametrize("periods, seq_len", [
     ((1, 2, 4, 8), 1), ((1, 2, 4, 8), 8), ((1, 2, 4, 8), 21), ((1, 3, 4), 10), ((1,), 6),
-    ((1, 2), 7)])
-def test_clockwork_bptt_and_autograd_give_the_same_outputs_and_gradients(periods, seq_len):
+    ((1, 2), 7), ((1, 3, 5), 11)])
+def test_clockwork_bptt_and_autograd_give_the_same_outputs_and_gradients(periods, seq_len,
+                                                                          nonlinearity):
     torch.manual_seed(seq_len)
-    autograd = ClockworkRNN(num_hidden=7, periods=periods, engine="autograd")
+    # 16 units: with fewer, relu can switch every unit of layer 0 off, and the numbers compared vanish
+    autograd = ClockworkRNN(num_hidden=16, periods=periods, engine="autograd",
+                            nonlinearity=nonlinearity)
     with torch.no_grad():
         for bias in (*autograd.b_in, autograd.b_out):
             bias.uniform_(-0.3, 0.3)
-    fast = ClockworkRNN(num_hidden=7, periods=periods, engine="bptt")
+    fast = ClockworkRNN(num_hidden=16, periods=periods, engine="bptt", nonlinearity=nonlinearity)
     grads_fast = assert_same_outputs_and_gradients(autograd, fast, torch.randn(5, seq_len, 2))
     slowest = f"W_rec.{len(periods) - 1}"
     if seq_len > periods[-1]:                     # the slowest layer fired twice: its W_rec learns
         assert grads_fast[slowest].abs().sum() > 0
+
+
+# ------------------------------------------------------------------------------ BLAS threads
+
+def blas_threads_in_a_fresh_python(code):
+    """The BLAS thread counts a new interpreter reports after running `code` in the repository root."""
+    report = ("from threadpoolctl import threadpool_info; "
+              "print(sorted({p['num_threads'] for p in threadpool_info() if p['user_api'] == 'blas'}))")
+    done = subprocess.run([sys.executable, "-c", f"{code}\n{report}"], cwd=ROOT, capture_output=True,
+                          text=True, check=True)
+    return done.stdout.strip()
+
+
+# two threads: a count that a limit to one would change, whatever the machine's default
+TWO_BLAS_THREADS = ("import numpy\n"
+                    "from threadpoolctl import threadpool_limits\n"
+                    "threadpool_limits(2, user_api='blas')")
+needs_blas = pytest.mark.skipif(not any(p["user_api"] == "blas" for p in threadpool_info()),
+                                reason="NumPy uses no BLAS that threadpoolctl can see")
+
+
+@needs_blas
+def test_importing_the_models_leaves_the_blas_threads_alone():
+    assert blas_threads_in_a_fresh_python(TWO_BLAS_THREADS) == "[2]"
+    assert blas_threads_in_a_fresh_python(f"{TWO_BLAS_THREADS}\nimport models") == "[2]"
+    # and with models imported first, as a script does: the default of a process without it
+    assert blas_threads_in_a_fresh_python("import models") == blas_threads_in_a_fresh_python("import numpy")
+
+
+@needs_blas
+def test_limit_blas_to_one_thread_sets_one_thread():
+    code = f"{TWO_BLAS_THREADS}\nfrom lib import bptt\nbptt.limit_blas_to_one_thread()"
+    assert blas_threads_in_a_fresh_python(code) == "[1]"

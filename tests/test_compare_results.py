@@ -3,6 +3,7 @@ import pytest
 
 from studies import compare_results
 from experiment import report
+from experiment import selection
 from experiment import stats
 import train_rnn
 from experiment.runs import save_record
@@ -72,23 +73,39 @@ def test_each_cell_compares_only_the_runs_every_setting_has(two_settings):
     assert len(kept_protocol) == len(kept_clip) == 6
 
 
-def write_fake_results(folder, accuracies, clip_grad_norm=None):
-    """A results folder of made-up AlarmworkNet runs: {seq_len: [test accuracy per seed]}."""
-    records = [fake_record("alarmwork", seq_len, seed, accuracy, clip_grad_norm)
-               for seq_len, per_seed in accuracies.items()
-               for seed, accuracy in enumerate(per_seed)]
+def fake_records(accuracies, clip_grad_norm=None):
+    """Made-up AlarmworkNet runs: {seq_len: [test accuracy per seed]}."""
+    return [fake_record("alarmwork", seq_len, seed, accuracy, clip_grad_norm)
+            for seq_len, per_seed in accuracies.items()
+            for seed, accuracy in enumerate(per_seed)]
+
+
+def write_fake_results(folder, records):
+    """A results folder of `records`, reported as train_rnn.py --report does: one table per
+    configuration."""
     for record in records:
         save_record(str(folder), record)
-    report.write_report(records, str(folder))
+    grouped, titles = selection.by_configuration(records)
+    report.write_report(grouped, str(folder), titles)
 
 
 @pytest.fixture
 def fake_settings(tmp_path):
-    write_fake_results(tmp_path / "protocol", {70: [30.0] * 5, 100: [30.0] * 5})
+    write_fake_results(tmp_path / "protocol", fake_records(PROTOCOL))
     # clipping: 5/5 at L = 70 (seed 5, which the protocol lacks, is left out), 3/5 at L = 100
-    write_fake_results(tmp_path / "clip", {70: [99.0] * 6, 100: [99.0, 96.0, 95.0, 30.0, None]},
-                       clip_grad_norm=1.0)
+    write_fake_results(tmp_path / "clip", fake_records({**CLIP, 70: [99.0] * 6}, 1.0))
     return tmp_path
+
+
+PROTOCOL = {70: [30.0] * 5, 100: [30.0] * 5}
+CLIP = {70: [99.0] * 5, 100: [99.0, 96.0, 95.0, 30.0, None]}
+# their cells (test %, test %, difference) by L: 0/5 against 5/5, p = 2 / C(10, 5) = 0.0079;
+# 0/5 against 3/5, p = 1/6
+EXPECTED_CELLS = {
+    "70": ("0/5 solved [0–43 %]; median 30.0 (30.0–30.0)",
+           "5/5 solved [57–100 %]; median 99.0 (99.0–99.0)", "yes (p = 0.0079)"),
+    "100": ("0/5 solved [0–43 %]; median 30.0 (30.0–30.0)",
+            "3/5 solved [23–88 %], 1 diverged; median 95.5 (30.0–99.0)", "no (p = 0.17)")}
 
 
 def comparison_rows(folder, argv):
@@ -105,13 +122,7 @@ def test_each_cell_says_whether_the_solved_counts_differ_by_fishers_exact_test(f
     header, *rows = comparison_rows(root, [str(root / "protocol"), str(root / "clip"),
                                            "--labels", "protocol", "clip 1.0"])
     assert header[-1] == "clip 1.0: difference"
-    cells = {row[1]: (row[2], row[4], row[-1]) for row in rows}
-    # 0/5 against 5/5: two-sided p = 2 / C(10, 5) = 0.0079; 0/5 against 3/5: p = 1/6
-    assert cells["70"] == ("0/5 solved [0–43 %]; median 30.0 (30.0–30.0)",
-                           "5/5 solved [57–100 %]; median 99.0 (99.0–99.0)", "yes (p = 0.0079)")
-    assert cells["100"] == ("0/5 solved [0–43 %]; median 30.0 (30.0–30.0)",
-                            "3/5 solved [23–88 %], 1 diverged; median 95.5 (30.0–99.0)",
-                            "no (p = 0.17)")
+    assert {row[1]: (row[2], row[4], row[-1]) for row in rows} == EXPECTED_CELLS
     text = (root / "comparison.md").read_text()
     assert ">= 95 %" in text and "Fisher's exact test (two-sided p)" in text and "±" not in text
     assert (root / "comparison.png").read_bytes()[:4] == b"\x89PNG"
@@ -136,3 +147,70 @@ def test_the_comparison_counts_solved_runs_by_the_threshold_in_stats(fake_settin
                                      (0.0079, "= 0.0079"), (0.0004, "< 0.001")])
 def test_p_values_are_written_with_two_digits_and_never_as_a_rounded_five_per_cent(p, text):
     assert compare_results.p_text(p) == text
+
+
+# ------------------------------------------------------------------------------ configurations
+
+@pytest.fixture
+def mixed_folder(tmp_path):
+    """One results folder holding the runs of both settings above, without and with clipping."""
+    folder = tmp_path / "both"
+    write_fake_results(folder, fake_records(PROTOCOL) + fake_records(CLIP, 1.0))
+    return folder
+
+
+def test_a_folder_of_several_configurations_is_refused_in_one_line_that_names_them(
+        mixed_folder, tmp_path):
+    output = tmp_path / "comparison"
+    output.mkdir()
+    with pytest.raises(SystemExit) as exit_info:
+        compare_results.main([str(mixed_folder), str(mixed_folder), "--output", str(output)])
+    assert exit_info.value.code == (
+        f"error: the runs in {mixed_folder} form 2 configurations (clip_grad_norm = none; "
+        "clip_grad_norm = 1.0); compare one with --select, e.g. --select clip_grad_norm=none, "
+        "or keep each in a results folder of its own")
+    assert list(output.iterdir()) == []
+
+
+def test_select_compares_one_configuration_of_a_folder_with_another_of_it(mixed_folder):
+    header, *rows = comparison_rows(mixed_folder, [
+        str(mixed_folder), str(mixed_folder), "--labels", "protocol", "clip 1.0",
+        "--select", "clip_grad_norm=none", "clip_grad_norm=1.0"])
+    assert header[-1] == "clip 1.0: difference"
+    assert {row[1]: (row[2], row[4], row[-1]) for row in rows} == EXPECTED_CELLS
+    text = (mixed_folder / "comparison.md").read_text()
+    assert "--select clip_grad_norm=none clip_grad_norm=1.0" in text
+
+
+def test_one_select_entry_picks_from_every_folder(mixed_folder, fake_settings):
+    _, *rows = comparison_rows(mixed_folder, [str(fake_settings / "clip"), str(mixed_folder),
+                                              "--select", "clip_grad_norm=1"])
+    # each setting clips: test %, grad norm, clipped % apiece
+    assert [row[2] for row in rows] == [row[5] for row in rows] == [
+        EXPECTED_CELLS["70"][1], EXPECTED_CELLS["100"][1]]
+    assert [row[-1] for row in rows] == ["no (p = 1)"] * 2
+
+
+@pytest.mark.parametrize("select, message", [
+    (["colour=red"], "error: --select colour: no run in {folder} has that option (its runs have "),
+    (["clip_grad_norm=0.5"], "error: --select clip_grad_norm=0.5 picks none of the 20 runs in "),
+    (["all"], "error: the runs in {folder} form 2 configurations"),
+])
+def test_a_select_that_does_not_pick_one_configuration_is_a_one_line_error(
+        select, message, mixed_folder):
+    with pytest.raises(SystemExit) as exit_info:
+        compare_results.main([str(mixed_folder), "--select", *select,
+                              "--output", str(mixed_folder)])
+    assert exit_info.value.code.startswith(message.format(folder=mixed_folder))
+    assert "\n" not in exit_info.value.code
+
+
+@pytest.mark.parametrize("select, message", [
+    (["clip_grad_norm"], "expected KEY=VALUE[,KEY=VALUE...] or 'all', got 'clip_grad_norm'"),
+    (["all", "all", "all"], "2 folders but 3 --select entries"),
+])
+def test_a_malformed_select_is_an_argparse_error(select, message, mixed_folder, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        compare_results.main([str(mixed_folder), str(mixed_folder), "--select", *select])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err

@@ -1,10 +1,15 @@
-"""The data rules of SPEC.md, determinism, and the loader's checks."""
+"""The data rules of SPEC.md, section "1. The adding problem", determinism, and the loader's checks."""
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
 import generate_data_adding_problem as data
 import train_rnn
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIZES = {"train": 300, "dev": 50, "test": 40}
 
 
@@ -68,6 +73,20 @@ def test_bad_command_line_values_are_argparse_errors(argv, tmp_path, capsys):
         data.main(argv + ["--data-dir", str(tmp_path)])
     assert exit_info.value.code == 2
     assert "error: argument" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("script, flag", [("generate_data_adding_problem.py", "--seed"),
+                                          ("generate_data_adding_problem.py", "--data-seed"),
+                                          ("train_rnn.py", "--data-seed")])
+def test_a_negative_data_seed_is_a_one_line_argparse_error(script, flag, tmp_path):
+    process = subprocess.run([sys.executable, os.path.join(ROOT, script), flag, "-1",
+                              "--data-dir", str(tmp_path)],
+                             capture_output=True, text=True, timeout=120)
+    assert process.returncode == 2
+    assert "Traceback" not in process.stderr and process.stdout == ""
+    errors = [line for line in process.stderr.splitlines() if "error" in line]
+    assert len(errors) == 1 and errors[0].endswith("--data-seed: must be at least 0, got -1")
     assert list(tmp_path.iterdir()) == []
 
 

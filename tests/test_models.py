@@ -1,20 +1,26 @@
-"""AlarmworkRNN and ClockworkRNN against their equations, the scalar Layer_out, and the Xavier initializer."""
+"""AlarmworkRNN and ClockworkRNN against their equations, the scalar Layer_out, the Xavier
+initializer, the nonlinearity option and the integrator and chrono starts."""
 import math
 
 import pytest
 import torch
+from torch import nn
 
 import models
-from models import AlarmworkRNN, ClockworkRNN
+from models import AlarmworkRNN, ClockworkRNN, SimpleRNN
+
+# the recurrent layers' f, written here rather than taken from models.py, so that a wrong f there shows
+F = {"tanh": torch.tanh, "relu": lambda a: torch.where(a > 0, a, torch.zeros_like(a))}
 
 PARAMETER_SHAPES = {"W_in1": (50, 2), "W_rec1": (50, 50), "b_in1": (50,), "W_in2": (50, 2),
                     "W_rec2": (50, 50), "b_in2": (50,), "W_out": (1, 50), "b_out": (1,)}
 
 
-def random_model(engine, num_hidden=6, seed=0, scalar_out=False):
+def random_model(engine, num_hidden=6, seed=0, scalar_out=False, nonlinearity="tanh"):
     """An AlarmworkRNN in float64 with non-zero biases, so every term of the equations counts."""
     torch.manual_seed(seed)
-    model = AlarmworkRNN(num_hidden=num_hidden, engine=engine, scalar_out=scalar_out).double()
+    model = AlarmworkRNN(num_hidden=num_hidden, engine=engine, scalar_out=scalar_out,
+                         nonlinearity=nonlinearity).double()
     with torch.no_grad():
         for bias in (model.b_in1, model.b_in2, model.b_out):
             bias.uniform_(-0.5, 0.5)
@@ -22,8 +28,10 @@ def random_model(engine, num_hidden=6, seed=0, scalar_out=False):
 
 
 def equations_loop(model, x):
-    """SPEC.md read literally: one sample at a time, 1-based steps, column vectors, W @ z."""
+    """SPEC.md, section "2. The models", read literally: one sample at a time, 1-based steps,
+    column vectors, W @ z."""
     p = {name: value.detach() for name, value in model.named_parameters()}
+    f = F[model.nonlinearity]
     outputs = []
     for sample in x:
         L = sample.shape[0]
@@ -32,9 +40,9 @@ def equations_loop(model, x):
         for l in range(1, L + 1):
             x_l = sample[l - 1]
             z_in12 = z_in1[l - 1] + z_in2[l - 1]
-            z_in1[l] = torch.tanh(p["W_in1"] @ x_l + p["W_rec1"] @ z_in12 + p["b_in1"])
+            z_in1[l] = f(p["W_in1"] @ x_l + p["W_rec1"] @ z_in12 + p["b_in1"])
             if l % 2 == 1:
-                z_in2[l] = torch.tanh(p["W_in2"] @ x_l + p["W_rec2"] @ z_in2[l - 1] + p["b_in2"])
+                z_in2[l] = f(p["W_in2"] @ x_l + p["W_rec2"] @ z_in2[l - 1] + p["b_in2"])
             else:
                 z_in2[l] = z_in2[l - 1]
         outputs.append(torch.tanh(p["W_out"] @ z_in1[L] + p["b_out"]))
@@ -46,10 +54,11 @@ def test_alarmwork_has_exactly_the_eight_parameters_of_the_spec():
     assert shapes == PARAMETER_SHAPES
 
 
+@pytest.mark.parametrize("nonlinearity", models.NONLINEARITIES)
 @pytest.mark.parametrize("engine", models.ENGINES)
 @pytest.mark.parametrize("seq_len", [1, 2, 5, 8])
-def test_alarmwork_matches_a_loop_by_loop_reading_of_the_equations(engine, seq_len):
-    model = random_model(engine)
+def test_alarmwork_matches_a_loop_by_loop_reading_of_the_equations(engine, seq_len, nonlinearity):
+    model = random_model(engine, nonlinearity=nonlinearity)
     x = torch.randn(4, seq_len, 2, dtype=torch.float64)
     expected = equations_loop(model, x)
     y = model(x)
@@ -124,10 +133,11 @@ def test_scalar_form_is_used_by_the_whole_model_when_asked():
 
 # ------------------------------------------------------------------------------ ClockworkRNN
 
-def random_clockwork(engine, periods, num_hidden=5, seed=0):
+def random_clockwork(engine, periods, num_hidden=5, seed=0, nonlinearity="tanh"):
     """A ClockworkRNN in float64 with non-zero biases."""
     torch.manual_seed(seed)
-    model = ClockworkRNN(num_hidden=num_hidden, periods=periods, engine=engine).double()
+    model = ClockworkRNN(num_hidden=num_hidden, periods=periods, engine=engine,
+                         nonlinearity=nonlinearity).double()
     with torch.no_grad():
         for bias in (*model.b_in, model.b_out):
             bias.uniform_(-0.5, 0.5)
@@ -140,6 +150,7 @@ def clockwork_equations_loop(model, x):
     Layer k fires at the 0-based steps l with l % T_k == 0; states before step 0 are zero.
     """
     periods, K = model.periods, len(model.periods)
+    f = F[model.nonlinearity]
     outputs = []
     for sample in x:
         z = {(k, -1): torch.zeros(model.W_rec[k].shape[0], dtype=x.dtype) for k in range(K)}
@@ -149,19 +160,20 @@ def clockwork_equations_loop(model, x):
                     s_k = z[(k, l - 1)].clone()
                     for j in range(k + 1, K):
                         s_k += z[(j, l - 1)]
-                    z[(k, l)] = torch.tanh(model.W_in[k] @ sample[l] + model.W_rec[k] @ s_k
-                                           + model.b_in[k])
+                    z[(k, l)] = f(model.W_in[k] @ sample[l] + model.W_rec[k] @ s_k + model.b_in[k])
                 else:
                     z[(k, l)] = z[(k, l - 1)]
         outputs.append(torch.tanh(model.W_out @ z[(0, sample.shape[0] - 1)] + model.b_out))
     return torch.stack(outputs).detach()
 
 
+@pytest.mark.parametrize("nonlinearity", models.NONLINEARITIES)
 @pytest.mark.parametrize("engine", models.ENGINES)
 @pytest.mark.parametrize("periods, seq_len", [((1, 2, 4, 8), 1), ((1, 2, 4, 8), 8),
                                               ((1, 2, 4, 8), 19), ((1, 3, 5), 11), ((1,), 4)])
-def test_clockwork_matches_a_loop_by_loop_reading_of_its_equations(engine, periods, seq_len):
-    model = random_clockwork(engine, periods)
+def test_clockwork_matches_a_loop_by_loop_reading_of_its_equations(engine, periods, seq_len,
+                                                                   nonlinearity):
+    model = random_clockwork(engine, periods, nonlinearity=nonlinearity)
     x = torch.randn(3, seq_len, 2, dtype=torch.float64)
     y = model(x)
     assert y.shape == (3, 1)
@@ -291,3 +303,188 @@ def test_registry_names_and_display_names():
     assert models.build_model("clockwork", num_hidden=4, periods=[1, 3]).periods == (1, 3)
     assert isinstance(models.build_model("lstm").lstm, torch.nn.LSTM)
     assert isinstance(models.build_model("simple_rnn").rnn, torch.nn.RNN)
+
+
+# ------------------------------------------------------------------------------ nonlinearity
+
+@pytest.mark.parametrize("engine", models.ENGINES)
+def test_a_relu_alarmwork_zeroes_negative_pre_activations_and_passes_positive_ones(engine):
+    """Two steps of a 2-unit relu AlarmworkNet, worked out by hand."""
+    model = AlarmworkRNN(num_hidden=2, engine=engine, nonlinearity="relu").double()
+    with torch.no_grad():
+        model.W_in1.copy_(torch.eye(2))
+        model.W_in2.copy_(torch.tensor([[0.0, 1.0], [1.0, 0.0]]))
+        model.W_rec1.copy_(torch.tensor([[1.0, -1.0], [-1.0, -1.0]]))
+        model.W_rec2.copy_(torch.eye(2))
+        model.W_out.copy_(torch.tensor([[1.0, 10.0]]))
+        for bias in (model.b_in1, model.b_in2, model.b_out):
+            bias.zero_()
+    x = torch.tensor([[[2.0, -3.0], [0.5, 1.0]]], dtype=torch.float64)
+    # step 1: z_in1 = relu(( 2, -3))                          = (2, 0)
+    #         z_in2 = relu((-3,  2))                          = (0, 2)
+    # step 2: z_in12 = (2, 0) + (0, 2)                        = (2, 2)
+    #         z_in1 = relu((0.5, 1) + W_rec1 (2, 2)) = relu((0.5, -3)) = (0.5, 0); z_in2 copies
+    expected = torch.tensor([[0.5, 0.0]], dtype=torch.float64)
+    z_in1 = model.recurrent_layers_bptt(x) if engine == "bptt" else model.recurrent_layers(x)
+    torch.testing.assert_close(z_in1, expected, rtol=0, atol=1e-15)
+    torch.testing.assert_close(model(x), torch.tanh(torch.tensor([[0.5]], dtype=torch.float64)))
+
+
+def test_simple_rnn_hands_its_nonlinearity_to_nn_rnn():
+    torch.manual_seed(0)
+    model = models.build_model("simple_rnn", num_hidden=8, nonlinearity="relu")
+    assert model.nonlinearity == model.rnn.nonlinearity == "relu"
+    x = torch.randn(3, 6, 2)
+    outputs, _ = model.rnn(x)
+    rnn = model.rnn                                   # step 0: h = f(W_ih x + b_ih + b_hh)
+    a_0 = x[:, 0] @ rnn.weight_ih_l0.T + rnn.bias_ih_l0 + rnn.bias_hh_l0
+    assert (a_0 < 0).any()
+    torch.testing.assert_close(outputs[:, 0], F["relu"](a_0))
+    assert models.build_model("simple_rnn").rnn.nonlinearity == "tanh"
+
+
+@pytest.mark.parametrize("name", ["simple_rnn", "alarmwork", "clockwork"])
+def test_every_model_but_the_lstm_takes_relu_and_keeps_tanh_by_default(name):
+    assert models.build_model(name, num_hidden=4).nonlinearity == "tanh"
+    model = models.build_model(name, num_hidden=4, nonlinearity="relu")
+    assert model.nonlinearity == "relu"
+    assert model(torch.randn(2, 5, 2)).shape == (2, 1)
+
+
+def test_the_lstm_refuses_relu_and_says_its_cell_is_tanh():
+    assert models.build_model("lstm", num_hidden=4).nonlinearity == "tanh"
+    with pytest.raises(ValueError, match="LSTM's cell is tanh"):
+        models.build_model("lstm", num_hidden=4, nonlinearity="relu")
+
+
+@pytest.mark.parametrize("name", list(models.MODELS))
+def test_an_unknown_nonlinearity_is_refused_with_the_choices(name):
+    assert models.NONLINEARITIES == ("tanh", "relu")
+    with pytest.raises(ValueError, match="unknown nonlinearity 'sigmoid'.*'tanh', 'relu'"):
+        models.build_model(name, num_hidden=4, nonlinearity="sigmoid")
+
+
+# ------------------------------------------------------------------------------ starts
+
+def relu_integrator(name, seed=0):
+    torch.manual_seed(seed)
+    periods = (1, 2, 4, 8) if name == "clockwork" else None
+    model = models.build_model(name, num_hidden=50, engine="autograd", periods=periods,
+                               nonlinearity="relu")
+    return models.start_as_integrator_(model)
+
+
+def state_norms_after_one_pulse(model, lengths):
+    """The norm of the fastest layer's state after L steps, per L and sample; the input is a
+    pulse at step 0 and zero after it."""
+    torch.manual_seed(1)
+    x = torch.zeros(4, max(lengths), 2)
+    x[:, 0] = torch.rand(4, 2) + 0.5
+    with torch.no_grad():
+        if isinstance(model, SimpleRNN):
+            states, _ = model.rnn(x)
+            return torch.stack([states[:, L - 1].norm(dim=1) for L in lengths])
+        return torch.stack([model.recurrent_layers(x[:, :L]).norm(dim=1) for L in lengths])
+
+
+LENGTHS = (1, 2, 3, 5, 8, 9, 17, 100, 333, 1000)
+
+
+@pytest.mark.parametrize("name", ["simple_rnn", "alarmwork", "clockwork"])
+def test_an_untrained_relu_integrator_keeps_a_pulse_without_growing_or_fading_for_1000_steps(name):
+    norms = state_norms_after_one_pulse(relu_integrator(name), LENGTHS)
+    after_pulse = norms[0]
+    assert (after_pulse > 0).all()
+    assert (norms < 10 * after_pulse).all() and (norms > after_pulse / 10).all()
+
+
+def test_clocked_layers_under_a_plain_identity_would_grow():
+    """Why the start scales layer k's identity by 1 / (K - k): with W_rec_k = I every layer
+    adds up the slower ones, and the pulse grows step after step."""
+    model = relu_integrator("clockwork")
+    with torch.no_grad():
+        for W_rec in model.W_rec:
+            W_rec.copy_(torch.eye(50))
+    norms = state_norms_after_one_pulse(model, LENGTHS)
+    assert (norms[-1] > 1000 * norms[0]).all()
+
+
+def test_integrator_start_makes_simple_rnns_recurrence_the_identity_without_bias():
+    torch.manual_seed(0)
+    model = SimpleRNN(num_hidden=6, nonlinearity="relu")
+    before = {name: value.clone() for name, value in model.named_parameters()}
+    assert models.start_as_integrator_(model) is model
+    rnn = model.rnn
+    assert torch.equal(rnn.weight_hh_l0, torch.eye(6))
+    assert (rnn.bias_ih_l0 == 0).all() and (rnn.bias_hh_l0 == 0).all()
+    assert before["rnn.bias_ih_l0"].abs().sum() > 0                # PyTorch's init was not zero
+    after = dict(model.named_parameters())
+    for name in ("rnn.weight_ih_l0", "linear.weight", "linear.bias"):
+        assert torch.equal(after[name], before[name]), name
+
+
+@pytest.mark.parametrize("name, W_rec_names, b_in_names, other_names", [
+    ("alarmwork", ["W_rec1", "W_rec2"], ["b_in1", "b_in2"], ["W_in1", "W_in2", "W_out", "b_out"]),
+    ("clockwork", [f"W_rec.{k}" for k in range(4)], [f"b_in.{k}" for k in range(4)],
+     [f"W_in.{k}" for k in range(4)] + ["W_out", "b_out"])])
+def test_integrator_start_gives_each_clocked_layer_the_identity_over_the_states_it_sums(
+        name, W_rec_names, b_in_names, other_names):
+    model = models.build_model(name, num_hidden=6)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.uniform_(-1, 1)                # biases too, so that zeroing them shows
+    before = {key: value.clone() for key, value in model.named_parameters()}
+    models.start_as_integrator_(model)
+    parameters = dict(model.named_parameters())
+    K = len(W_rec_names)
+    for k, key in enumerate(W_rec_names):            # AlarmworkNet: I/2, I; Clockwork(1,2,4,8): I/4 .. I
+        torch.testing.assert_close(parameters[key], torch.eye(6) / (K - k), rtol=0, atol=0)
+    for key in b_in_names:
+        assert (parameters[key] == 0).all(), key
+    for key in other_names:
+        assert torch.equal(parameters[key], before[key]), key
+
+
+def test_integrator_start_refuses_the_lstm_and_points_to_chrono():
+    with pytest.raises(ValueError, match="chrono_init_"):
+        models.start_as_integrator_(models.build_model("lstm", num_hidden=4))
+
+
+def chrono_lstm(t_max, hidden=200, seed=0, generator=None):
+    torch.manual_seed(seed)
+    lstm = nn.LSTM(2, hidden, batch_first=True)
+    before = {name: value.clone() for name, value in lstm.named_parameters()}
+    assert models.chrono_init_(lstm, t_max, generator=generator) is lstm
+    return lstm, before
+
+
+def test_chrono_forget_biases_are_logs_of_a_uniform_draw_and_input_biases_their_negatives():
+    t_max, H = 1000, 200
+    lstm, before = chrono_lstm(t_max, hidden=H)
+    gates = lstm.bias_ih_l0 + lstm.bias_hh_l0            # PyTorch's order: i, f, g, o
+    b_i, b_f = gates[0:H], gates[H:2 * H]
+    assert (b_f >= 0).all() and (b_f <= math.log(t_max - 1) + 1e-6).all()
+    assert abs(b_f.exp().mean() - t_max / 2) < 0.1 * t_max    # u = exp(b_f) spreads as U(1, t_max - 1)
+    assert torch.equal(b_i, -b_f)
+    assert (lstm.bias_hh_l0[0:2 * H] == 0).all()             # the whole bias sits in bias_ih
+    for bias in ("bias_ih_l0", "bias_hh_l0"):                 # g and o keep PyTorch's init
+        assert torch.equal(getattr(lstm, bias)[2 * H:], before[bias][2 * H:]), bias
+    for weight in ("weight_ih_l0", "weight_hh_l0"):
+        assert torch.equal(getattr(lstm, weight), before[weight]), weight
+
+
+def test_chrono_draws_the_same_biases_under_the_same_seed_and_others_under_another():
+    same_a, _ = chrono_lstm(50, seed=4)
+    same_b, _ = chrono_lstm(50, seed=4)
+    other, _ = chrono_lstm(50, seed=5)
+    assert torch.equal(same_a.bias_ih_l0, same_b.bias_ih_l0)
+    assert not torch.equal(same_a.bias_ih_l0[:400], other.bias_ih_l0[:400])
+    from_generator_a, _ = chrono_lstm(50, seed=4, generator=torch.Generator().manual_seed(9))
+    from_generator_b, _ = chrono_lstm(50, seed=5, generator=torch.Generator().manual_seed(9))
+    assert torch.equal(from_generator_a.bias_ih_l0[:400], from_generator_b.bias_ih_l0[:400])
+
+
+@pytest.mark.parametrize("t_max", [2, 1.5, 0])
+def test_chrono_needs_t_max_above_2(t_max):
+    with pytest.raises(ValueError, match="t_max > 2"):
+        models.chrono_init_(nn.LSTM(2, 4), t_max)

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from studies import reach
-import train_rnn
+from experiment import grid
 
 
 def test_a_rung_is_reached_when_3_of_5_runs_solve():
@@ -36,7 +36,7 @@ def test_models_take_an_optional_width():
 # ------------------------------------------------------------------------------ a scripted climb
 
 def scripted_trainer(solves_up_to, calls):
-    """A stand-in for train_rnn.run_worker: a run solves when L <= solves_up_to[model]."""
+    """A stand-in for grid.run_worker: a run solves when L <= solves_up_to[model]."""
     def run_worker(job):
         config = job[0]
         calls.append((config["model"], config["seq_len"], config["seed"]))
@@ -55,7 +55,7 @@ def climb_argv(tiny_data, results_dir):
 
 def test_the_ladder_climbs_stops_and_resumes_without_retraining(tiny_data, tmp_path, monkeypatch):
     calls = []
-    monkeypatch.setattr(train_rnn, "run_worker", scripted_trainer({"lstm": 7, "alarmwork": 0}, calls))
+    monkeypatch.setattr(grid, "run_worker", scripted_trainer({"lstm": 7, "alarmwork": 0}, calls))
     reach.main(climb_argv(tiny_data, tmp_path))
     # LSTM reaches L = 4 and climbs to 7; AlarmworkNet misses L = 4 and stops there
     assert sorted(calls) == sorted([("lstm", 4, 0), ("lstm", 4, 1), ("lstm", 7, 0), ("lstm", 7, 1),
@@ -70,13 +70,20 @@ def test_the_ladder_climbs_stops_and_resumes_without_retraining(tiny_data, tmp_p
     calls.clear()
     reach.main(climb_argv(tiny_data, tmp_path))            # the same command again
     assert calls == []                                      # every run is reused
-    reach.main(climb_argv(tiny_data, tmp_path) + ["--lengths", "4", "7", "6"])
-    assert sorted(calls) == [("lstm", 6, 0), ("lstm", 6, 1)]  # a longer ladder climbs on
+    reach.main(climb_argv(tiny_data, tmp_path) + ["--lengths", "4", "6", "7"])
+    assert sorted(calls) == [("lstm", 6, 0), ("lstm", 6, 1)]  # a rung added in between is climbed
+
+
+def test_a_ladder_whose_rungs_do_not_increase_is_refused(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        reach.parse_args(["--lengths", "50", "10"])
+    assert exit_info.value.code == 2
+    assert "--lengths: a ladder's rungs increase, got 50 10" in capsys.readouterr().err
 
 
 def test_force_retrains_what_the_climb_reaches(tiny_data, tmp_path, monkeypatch):
     calls = []
-    monkeypatch.setattr(train_rnn, "run_worker", scripted_trainer({"lstm": 4, "alarmwork": 0}, calls))
+    monkeypatch.setattr(grid, "run_worker", scripted_trainer({"lstm": 4, "alarmwork": 0}, calls))
     reach.main(climb_argv(tiny_data, tmp_path))
     calls.clear()
     reach.main(climb_argv(tiny_data, tmp_path) + ["--force"])
@@ -85,7 +92,7 @@ def test_force_retrains_what_the_climb_reaches(tiny_data, tmp_path, monkeypatch)
 
 def test_report_rebuilds_from_the_records_without_training(tiny_data, tmp_path, monkeypatch):
     calls = []
-    monkeypatch.setattr(train_rnn, "run_worker", scripted_trainer({"lstm": 7, "alarmwork": 4}, calls))
+    monkeypatch.setattr(grid, "run_worker", scripted_trainer({"lstm": 7, "alarmwork": 4}, calls))
     reach.main(climb_argv(tiny_data, tmp_path))
     before = (tmp_path / "reach.md").read_text()
     calls.clear()
@@ -109,7 +116,7 @@ def test_a_tiny_real_climb_trains_both_recipes_and_draws_the_figure(tiny_data, t
 def test_a_longer_rung_that_becomes_ready_starts_before_shorter_runs_still_waiting(
         tiny_data, tmp_path, monkeypatch):
     calls = []
-    monkeypatch.setattr(train_rnn, "run_worker", scripted_trainer({"lstm": 7, "alarmwork": 7}, calls))
+    monkeypatch.setattr(grid, "run_worker", scripted_trainer({"lstm": 7, "alarmwork": 7}, calls))
     reach.main(climb_argv(tiny_data, tmp_path))
     assert calls == [("lstm", 4, 0), ("lstm", 4, 1), ("lstm", 7, 0), ("lstm", 7, 1),
                      ("alarmwork", 4, 0), ("alarmwork", 4, 1), ("alarmwork", 7, 0), ("alarmwork", 7, 1)]

@@ -1,4 +1,10 @@
 """Table cells, the report files and run descriptions derived from run records."""
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
 import pandas as pd
 
 from experiment import report
@@ -115,3 +121,44 @@ def test_one_configuration_gives_the_table_without_a_title_or_a_configuration_co
     assert report.write_report(records, str(tmp_path), ["clip_grad_norm = none"] * 2) == untitled
     assert "**" not in untitled
     assert "configuration" not in pd.read_csv(tmp_path / "accuracy.csv").columns
+
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+IMPORT_EVERY_MODULE = """
+import importlib, json, sys
+import matplotlib
+before = matplotlib.get_backend()
+changed = []
+for name in sys.argv[1:]:
+    importlib.import_module(name)
+    if "matplotlib.pyplot" in sys.modules:   # checked first: get_backend() may import pyplot
+        changed.append([name, "imports matplotlib.pyplot"])
+        break
+    if matplotlib.get_backend() != before:
+        changed.append([name, f"switches the backend from {before} to {matplotlib.get_backend()}"])
+        break
+print(json.dumps({"backend": before, "changed": changed}))
+"""
+
+
+def repository_modules():
+    """The top-level scripts and every module under lib/, experiment/ and studies/."""
+    names = [path.stem for path in sorted(ROOT.glob("*.py"))]
+    for package in ("lib", "experiment", "studies"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            names.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return names
+
+
+def test_importing_a_module_leaves_the_importers_plotting_alone():
+    names = repository_modules()
+    assert {"train_rnn", "experiment.report", "studies.compare_results", "lib.atomic_files"} <= set(names)
+    # a backend other than Agg, set the way a user would, so that a switch to Agg shows
+    env = dict(os.environ, MPLBACKEND="svg")
+    done = subprocess.run([sys.executable, "-c", IMPORT_EVERY_MODULE, *names], cwd=ROOT, env=env,
+                          capture_output=True, text=True, check=True)
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["backend"] == "svg"
+    assert result["changed"] == []

@@ -1,11 +1,11 @@
 """Run records on disk: found by their configuration, whole or left out."""
 import json
 
-from experiment import runs
+from experiment import configs, runs
 
 
 def config(seed=0):
-    return {"model": "lstm", "seq_len": 4, "seed": seed, "hidden": 50, "lr": 0.01}
+    return configs.run_config("lstm", 4, seed, None)
 
 
 def save(results_dir, seed=0, status="finished"):

@@ -12,11 +12,12 @@ import torch
 
 import generate_data_adding_problem as data
 import train_rnn
-from experiment import training
+from experiment import recipes, report, selection, training
+from experiment.datasets import data_options
 from models import MODELS
-from experiment.runs import checkpoint_path, load_record, record_path
+from experiment.runs import checkpoint_path, find_record, load_record, record_path
 
-MODERN_RATES = training.RECIPES["modern"]["lr"]
+MODERN_RATES = recipes.RECIPES["modern"]["lr"]
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--train", "60", "--dev", "20", "--test", "20", "--epochs", "2"]
 
@@ -25,6 +26,11 @@ def run_cli(*argv, cwd=None):
     """Run train_rnn.py as a user would; returns the completed process."""
     return subprocess.run([sys.executable, os.path.join(ROOT, "train_rnn.py"), *argv],
                           capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+def data_options_of(args):
+    """The data options a command's runs take (without generating anything)."""
+    return data_options(args.data_dir, args.lengths, data.sizes_from(args), args.data_seed)
 
 
 def read_csv(path):
@@ -86,8 +92,8 @@ def test_missing_data_is_generated_with_the_generator_defaults_and_said(tmp_path
     (["--lr", "0"], "must be positive"),
     (["--recipe", "fancy"], "invalid choice: 'fancy'"),
     (["--optimizer", "rmsprop"], "invalid choice: 'rmsprop'"),
-    (["--optimizer", "adam", "--momentum", "0.9"], "--momentum is SGD's only"),
-    (["--recipe", "modern", "--momentum", "0.9"], "--momentum is SGD's only"),
+    (["--optimizer", "adam", "--momentum", "0.9"], "momentum is SGD's only"),
+    (["--recipe", "modern", "--momentum", "0.9"], "momentum is SGD's only"),
     (["--clip-grad-norm", "0"], "must be positive"),
     (["--lstm-forget-bias", "nan"], "must be a finite number"),
     (["--lstm-forget-bias", "one"], "expected a number, got 'one'"),
@@ -200,7 +206,7 @@ def test_report_rebuilds_the_outputs_without_training(tiny_data, tmp_path, capsy
     for name in ("accuracy.csv", "accuracy.md", "accuracy.png", "learning_curves.png"):
         os.remove(tmp_path / name)
     monkeypatch.setattr(training, "train_run", lambda *a, **k: pytest.fail("--report trained"))
-    grid(tiny_data, tmp_path, "--report")
+    train_rnn.main(["--report", "--results-dir", str(tmp_path)])
     assert (tmp_path / "accuracy.md").read_text() == table
     assert len(read_csv(tmp_path / "accuracy.csv")) == 8
     assert (tmp_path / "learning_curves.png").exists() and (tmp_path / "accuracy.png").exists()
@@ -308,7 +314,7 @@ ABSENT = object()   # an expected configuration entry that must not be there
 def configs_of(*argv):
     """The run configurations of a command line (one length, one seed), by model."""
     args = train_rnn.parse_args(["--models", *MODELS, "--lengths", "10", *argv])
-    return {c["model"]: c for c in train_rnn.make_configs(args, train_rnn.data_options_of(args))}
+    return {c["model"]: c for c in train_rnn.make_configs(args, data_options_of(args))}
 
 
 def assert_entries(config, expected):
@@ -372,7 +378,7 @@ def test_explicit_flags_beat_the_recipe(argv, expected):
 
 def test_the_modern_recipe_gives_each_model_its_own_rate(monkeypatch, capsys):
     rates = {model: 0.001 * (i + 1) for i, model in enumerate(MODELS)}
-    monkeypatch.setitem(training.RECIPES["modern"], "lr", rates)
+    monkeypatch.setitem(recipes.RECIPES["modern"], "lr", rates)
     assert {m: c["lr"] for m, c in configs_of("--recipe", "modern").items()} == rates
     assert {m: c["lr"] for m, c in configs_of("--optimizer", "adam").items()} == rates
     assert {m: c["lr"] for m, c in configs_of("--recipe", "modern", "--lr", "0.1").items()} == {
@@ -388,7 +394,9 @@ def test_help_lists_what_each_recipe_sets(capsys):
     printed = capsys.readouterr().out
     assert "assignment  optimizer sgd, lr 0.01, momentum 0.9, clip-grad-norm none" in printed
     rates = ", ".join(f"{model} {rate:g}" for model, rate in MODERN_RATES.items())
-    assert f"modern optimizer adam, lr {rates}, clip-grad-norm 1.0" in " ".join(printed.split())
+    assert (f"modern optimizer adam, lr {rates}, momentum none, clip-grad-norm 1.0"
+            in " ".join(printed.split()))
+    assert "integrator optimizer adam, lr not chosen yet" in " ".join(printed.split())
 
 
 @pytest.mark.parametrize("model, option", [
@@ -417,7 +425,7 @@ def test_the_commands_beside_the_committed_results_reuse_every_committed_run(arg
     monkeypatch.chdir(ROOT)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)   # they were trained on the CPU
     args = train_rnn.parse_args(argv)
-    configs = train_rnn.make_configs(args, train_rnn.data_options_of(args))
+    configs = train_rnn.make_configs(args, data_options_of(args))
     assert len(configs) == num_runs
     for config in configs:
         assert load_record(record_path(args.results_dir, config), config) is not None, config
@@ -490,12 +498,12 @@ def test_default_data_files_give_the_configuration_of_data_made_on_the_fly(tmp_p
     data.write_data_set(str(tmp_path / "made"), 3)
     made, missing = (train_rnn.parse_args(["--lengths", "3", "--data-dir", str(tmp_path / d)])
                      for d in ("made", "missing"))
-    found = train_rnn.data_options_of(made)
-    assert found == train_rnn.data_options_of(missing) == {3: {
+    found = data_options_of(made)
+    assert found == data_options_of(missing) == {3: {
         "seq_len": 3, "seed": 2021, "n_train": 10000, "n_dev": 1000, "n_test": 1000}}
     assert all(type(value) is int for value in found[3].values())
     assert (train_rnn.make_configs(made, found)
-            == train_rnn.make_configs(missing, train_rnn.data_options_of(missing)))
+            == train_rnn.make_configs(missing, data_options_of(missing)))
 
 
 # ------------------------------------------------------------------------------ --report: what is saved
@@ -524,7 +532,7 @@ def test_report_reports_the_runs_saved_whatever_options_made_them(tiny_data, tmp
     os.remove(tmp_path / "accuracy.md")
     process = run_cli("--report", "--results-dir", str(tmp_path))
     assert process.returncode == 0, process.stderr
-    assert "reporting 4 of the 4 run(s) saved in" in process.stdout
+    assert "now describe the 4 run(s) saved there" in process.stdout
     assert (tmp_path / "accuracy.md").read_text() == table   # the table the training printed
     assert len(read_csv(tmp_path / "accuracy.csv")) == 4
 
@@ -562,11 +570,17 @@ def test_a_folder_of_two_configurations_gives_a_table_for_each_titled_by_what_di
 def test_options_given_with_report_narrow_the_selection(flags, expected, two_configurations,
                                                         tmp_path, capsys):
     folder = copy_of(two_configurations, tmp_path)
-    train_rnn.main(["--report", "--results-dir", str(folder), *flags])
-    rows = read_csv(folder / "accuracy.csv")
-    assert {(r["model"], r["seq_len"], r["seed"], r["clip_grad_norm"]) for r in rows} == expected
-    assert "configuration" not in rows[0]                           # one configuration: one table
+    before = sorted(os.listdir(folder))
+    args = train_rnn.parse_args(["--report", "--results-dir", str(folder), *flags])
+    records = selection.saved_records(str(folder), train_rnn.request_of(args))
+    assert {(report.model_label(r["config"]), str(r["config"]["seq_len"]), str(r["config"]["seed"]),
+             "" if r["config"]["clip_grad_norm"] is None else str(r["config"]["clip_grad_norm"]))
+            for r in records} == expected
     assert f"reporting {len(expected)} of the 10 run(s)" in capsys.readouterr().out
+    train_rnn.main(["--report", "--results-dir", str(folder), *flags])
+    printed = capsys.readouterr().out
+    assert "one table each" not in printed                          # one configuration: one table
+    assert "are left as they are" in printed and sorted(os.listdir(folder)) == before
 
 
 def test_report_narrowed_to_nothing_or_of_an_empty_folder_says_so(two_configurations, tmp_path):
@@ -574,7 +588,7 @@ def test_report_narrowed_to_nothing_or_of_an_empty_folder_says_so(two_configurat
     with pytest.raises(SystemExit) as exit_info:
         train_rnn.main(["--report", "--results-dir", str(folder), "--hidden", "7"])
     assert str(exit_info.value.code) == (f"error: none of the 10 run(s) saved in {folder / 'runs'} "
-                                         "match --hidden")
+                                         "match --hidden 7")
     with pytest.raises(SystemExit) as exit_info:
         train_rnn.main(["--report", "--results-dir", str(tmp_path / "empty")])
     assert "no runs are saved in" in str(exit_info.value.code)
@@ -597,23 +611,23 @@ def fake_records(*configs):
 def test_configurations_are_titled_by_every_option_in_which_they_differ():
     (base,) = configs_of("--models", "lstm").values()
     other = dict(base, clip_grad_norm=1.0, lr=0.02, seed=1)
-    grouped, titles = train_rnn.by_configuration(fake_records(other, base, dict(base, seq_len=50)))
+    grouped, titles = selection.by_configuration(fake_records(other, base, dict(base, seq_len=50)))
     assert titles == ["clip_grad_norm = none, lr = 0.01"] * 2 + ["clip_grad_norm = 1.0, lr = 0.02"]
     assert [r["config"] for r in grouped] == [base, dict(base, seq_len=50), other]
 
 
 def test_what_the_model_label_or_another_model_tells_does_not_split_a_configuration(monkeypatch):
     rates = {"simple_rnn": 1e-3, "lstm": 3e-3, "alarmwork": 1e-2, "clockwork": 3e-4}
-    monkeypatch.setitem(training.RECIPES["modern"], "lr", rates)
+    monkeypatch.setitem(recipes.RECIPES["modern"], "lr", rates)
     one_command = list(configs_of("--recipe", "modern").values())   # an lr and engine per model
     wider = [dict(c, hidden=8) for c in one_command]                 # the label says P=8
-    grouped, titles = train_rnn.by_configuration(fake_records(*one_command, *wider))
+    grouped, titles = selection.by_configuration(fake_records(*one_command, *wider))
     assert titles is None and len(grouped) == 8
 
 
 def test_a_run_without_the_setting_in_which_two_configurations_differ_belongs_to_both():
     configs = configs_of("--models", "simple_rnn", "alarmwork")
     autograd = dict(configs["alarmwork"], engine="autograd")
-    grouped, titles = train_rnn.by_configuration(fake_records(*configs.values(), autograd))
+    grouped, titles = selection.by_configuration(fake_records(*configs.values(), autograd))
     assert titles == ["engine = autograd"] * 2 + ["engine = bptt"] * 2
     assert [r["config"]["model"] for r in grouped] == ["simple_rnn", "alarmwork"] * 2

@@ -1,0 +1,149 @@
+"""Training many runs: a pool of worker processes, each run saved the moment it ends.
+
+`train_grid` trains every configuration of a list that has no saved record; `train_runs` is
+the loop under it, which a study with its own order of runs (studies/reach.py) drives
+directly. At most one run per worker is handed out at a time, so the runs in progress are
+known: a worker that dies (killed, out of memory) stops the command in seconds with a line
+that names them, and the same command goes on from their checkpoints.
+"""
+import multiprocessing
+import os
+import signal
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+
+from tqdm import tqdm
+
+import generate_data_adding_problem as data
+from experiment import report, training
+from experiment.runs import checkpoint_path, discard_checkpoint, find_record, run_key, save_record
+from lib.atomic_files import atomic_write_text
+
+
+class WorkerDied(RuntimeError):
+    """A worker process ended without returning its run (a signal, the out-of-memory killer)."""
+
+
+def check_writable(results_dir):
+    """Fail now, not after an hour of training, if results cannot be written."""
+    try:
+        os.makedirs(os.path.join(results_dir, "runs"), exist_ok=True)
+        atomic_write_text(os.path.join(results_dir, "runs", ".write-check"), "ok\n")
+        os.remove(os.path.join(results_dir, "runs", ".write-check"))
+    except OSError as error:
+        raise SystemExit(f"error: cannot write results to '{results_dir}' ({error.strerror}); "
+                         "choose another folder with --results-dir")
+
+
+# ------------------------------------------------------------------------------ workers
+
+PROGRESS_POSITION = 1  # the line of this process's progress bar, under the bar of all runs
+
+
+def run_worker(job):
+    """Train one run, checkpointed under its results folder; returns its record.
+    job: (config, data_dir, results_dir)."""
+    config, data_dir, results_dir = job
+    arrays = data.load_data_set(data_dir, config["seq_len"], config["data"])
+    return training.train_run(config, arrays, progress_position=PROGRESS_POSITION,
+                              checkpoint=checkpoint_path(results_dir, config))
+
+
+def init_worker(next_position, lock):
+    """Give each worker process its own progress line; the parent handles Ctrl-C for all."""
+    global PROGRESS_POSITION
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    tqdm.set_lock(lock)
+    with next_position.get_lock():
+        PROGRESS_POSITION = next_position.value
+        next_position.value += 1
+
+
+def run_name(config):
+    return f"{report.model_label(config)} L={config['seq_len']} seed={config['seed']}"
+
+
+def train_runs(next_job, on_record, jobs):
+    """Train the jobs that `next_job()` hands out (None: none ready now), at most `jobs` at a
+    time; `on_record(job, record)` runs in this process as each one ends, and may make more
+    jobs ready. A job is (config, data_dir, results_dir, *what the caller keeps with it);
+    only the first three go to the worker. With jobs == 1 the runs train in this process."""
+    if jobs == 1:
+        while (job := next_job()) is not None:
+            on_record(job, run_worker(job[:3]))
+        return
+    context = multiprocessing.get_context("spawn")
+    running = {}                                   # future -> job
+    pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=init_worker,
+                               initargs=(context.Value("i", 1), context.RLock()))
+    try:
+        while True:
+            while len(running) < jobs and (job := next_job()) is not None:
+                running[pool.submit(run_worker, job[:3])] = job
+            if not running:
+                break
+            done, _ = wait(running, timeout=1.0, return_when=FIRST_COMPLETED)   # Ctrl-C stays prompt
+            for future in done:
+                job = running.pop(future)
+                try:
+                    record = future.result()
+                except BrokenProcessPool:
+                    names = ", ".join(run_name(j[0]) for j in [job, *running.values()])
+                    raise WorkerDied(f"a worker process died (killed, or out of memory) with "
+                                     f"{'this run' if not running else 'these runs'} in "
+                                     f"progress: {names}") from None
+                on_record(job, record)
+    except BaseException:
+        for process in multiprocessing.active_children():   # the runs in progress keep their
+            process.terminate()                              # last epoch's checkpoint
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
+
+
+# ------------------------------------------------------------------------------ a grid
+
+def unique(configs):
+    """The configurations in order, each run once (a repeated model, length or seed is one run)."""
+    return list({run_key(config): config for config in configs}.values())
+
+
+def train_grid(configs, data_dir, results_dir, jobs, force=False):
+    """Train every configuration without a saved record (all of them with `force`); returns
+    (the records in the order of `configs`, the number of runs trained)."""
+    configs = unique(configs)
+    records, todo = {}, []
+    for config in configs:
+        if force:
+            discard_checkpoint(results_dir, config)     # retrain from the first epoch
+        record = None if force else find_record(results_dir, config)
+        if record is None:
+            todo.append(config)
+        else:
+            records[run_key(config)] = record
+    if records:
+        print(f"skipping {len(records)} finished run(s) saved in {results_dir}/runs "
+              "(--force to recompute)")
+    if jobs > 1:
+        todo.sort(key=lambda c: -c["seq_len"])  # longest runs first: less idle time at the end
+    waiting = iter([(config, data_dir, results_dir) for config in todo])
+    overall = tqdm(total=len(todo), desc="runs", unit="run", position=0, disable=len(todo) < 2)
+
+    def on_record(job, record):
+        save_record(results_dir, record)
+        records[run_key(job[0])] = record
+        overall.update(1)
+        overall.write(report.describe_run(record))
+
+    try:
+        train_runs(lambda: next(waiting, None), on_record, min(jobs, len(todo)) or 1)
+    except KeyboardInterrupt:
+        overall.close()
+        raise SystemExit(f"\ninterrupted: {len(records)} of {len(configs)} run(s) are saved in "
+                         f"{results_dir}/runs; run the same command again to go on")
+    except WorkerDied as error:
+        overall.close()
+        raise SystemExit(f"error: {error}; the {len(records)} finished run(s) are saved in "
+                         f"{results_dir}/runs, and the same command goes on from the checkpoints")
+    overall.close()
+    return [records[run_key(c)] for c in configs], len(todo)

@@ -1,0 +1,72 @@
+"""Recipes: named sets of the settings that say how the weights move and how they start.
+
+A recipe sets the optimizer, its learning rate (one, or one per model), SGD's momentum,
+gradient clipping, the LSTM's forget-gate bias, and the start of the recurrence (the
+nonlinearity, the recurrent initialization, chrono initialization of nn.LSTM). The data and
+the budget are the protocol's and stay the same (SPEC.md, section "6. Recipes").
+"""
+from lib.cli_types import NONE
+
+OPTIMIZERS = ("sgd", "adam")
+SEQ_LEN = "L"   # a setting that a recipe sets to each run's sequence length
+
+# "lr" is one rate, or a rate per model (the registry's names). The modern rates are the
+# winners of the sweep on dev data in results/reach/sweep/ (python -m studies.sweep_learning_rates);
+# SimpleRNN and Clockwork left the plateau at no rate there and keep the fallback 1e-3. The
+# integrator recipe's rates are chosen by its own sweep at L = 500 (results/reach/sweep_integrator/);
+# until a model's rate is chosen, its runs need an explicit --lr. Tests check both against the sweeps.
+RECIPES = {
+    "assignment": {"optimizer": "sgd", "lr": 0.01, "momentum": 0.9, "clip_grad_norm": None,
+                   "lstm_forget_bias": None, "nonlinearity": "tanh", "recurrent_init": "default",
+                   "lstm_chrono": None},
+    "modern": {"optimizer": "adam",
+               "lr": {"simple_rnn": 1e-3, "lstm": 3e-3, "alarmwork": 3e-4, "clockwork": 1e-3},
+               "momentum": None,
+               "clip_grad_norm": 1.0,      # Pascanu et al. 2013
+               "lstm_forget_bias": 1.0,    # Gers et al. 2000; Jozefowicz et al. 2015
+               "nonlinearity": "tanh", "recurrent_init": "default", "lstm_chrono": None},
+    # every network starts as an integrator: ReLU with an identity start (Le et al. 2015), the
+    # clocked layers' identity scaled to an average; nn.LSTM with chrono initialization at
+    # T_max = L (Tallec & Ollivier 2018) and no forget bias on top
+    "integrator": {"optimizer": "adam",
+                   "lr": {"simple_rnn": None, "lstm": None, "alarmwork": None, "clockwork": None},
+                   "momentum": None, "clip_grad_norm": 1.0, "lstm_forget_bias": None,
+                   "nonlinearity": "relu", "recurrent_init": "integrator", "lstm_chrono": SEQ_LEN},
+}
+
+
+def optimizer_recipe(recipe, optimizer):
+    """The recipe a run takes its optimizer's lr and momentum from: `recipe` if it uses
+    `optimizer`, else the first recipe that does (`--recipe modern --optimizer sgd` trains
+    with the assignment's SGD)."""
+    if RECIPES[recipe]["optimizer"] == optimizer:
+        return RECIPES[recipe]
+    return next(values for values in RECIPES.values() if values["optimizer"] == optimizer)
+
+
+def recipe_lr(recipe, optimizer, model):
+    """The learning rate of `model` trained with `optimizer` under `recipe`; None where the
+    recipe has not chosen one yet."""
+    lr = optimizer_recipe(recipe, optimizer)["lr"]
+    return lr.get(model) if isinstance(lr, dict) else lr
+
+
+def describe_recipe(name):
+    """What a recipe sets, in the words of the command line: 'optimizer sgd, lr 0.01, ...'."""
+    parts = []
+    for key, value in RECIPES[name].items():
+        if isinstance(value, dict):
+            rates = set(value.values())
+            if rates == {None}:
+                value = "not chosen yet (give --lr)"
+            elif len(rates) == 1:
+                value = f"{rates.pop():g} for every model"
+            else:
+                value = ", ".join(f"{model} {'?' if rate is None else f'{rate:g}'}"
+                                  for model, rate in value.items())
+        elif value is None:
+            value = NONE
+        elif value == SEQ_LEN:
+            value = "L (each run's length)"
+        parts.append(f"{key.replace('_', '-')} {value}")
+    return ", ".join(parts)

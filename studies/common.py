@@ -1,0 +1,41 @@
+"""What the command lines of the studies share: the options every study hands on to its runs,
+and the command a report names as its maker."""
+import os
+import shlex
+
+import generate_data_adding_problem as data
+from lib.cli_types import positive_int
+
+
+def add_study_arguments(parser, results_dir, outputs):
+    """The options a study (reach, sweep_learning_rates) hands on to its runs, and its own
+    folder, pool and report flags."""
+    parser.add_argument("--epochs", type=positive_int, default=50,
+                        help="maximum number of epochs of every run (default: %(default)s)")
+    for split, size in data.DEFAULT_SIZES.items():
+        parser.add_argument(f"--{split}", type=positive_int, default=size,
+                            help=f"{split} samples of a generated data set (default: %(default)s)")
+    parser.add_argument("--data-dir", default="data", help="folder of the .npz files (default: %(default)s)")
+    parser.add_argument("--results-dir", default=results_dir,
+                        help=f"folder of {outputs} (default: %(default)s)")
+    parser.add_argument("--jobs", type=positive_int, default=len(os.sched_getaffinity(0)),
+                        help="runs trained at once, one thread each (default: the CPU cores, %(default)s)")
+    parser.add_argument("--force", action="store_true", help="retrain runs that are already saved")
+    parser.add_argument("--report", action="store_true",
+                        help="rebuild the tables and figures from the saved runs, no training")
+
+
+def study_command(module, argv):
+    """The command a study's report names as its maker: the study's own, without --report,
+    --force and --jobs (none of them changes what the records hold)."""
+    kept, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in ("--report", "--force") or arg.startswith("--jobs="):
+            continue
+        elif arg == "--jobs":
+            skip = True
+        else:
+            kept.append(arg)
+    return shlex.join(["python", "-m", module, *kept])

@@ -1,0 +1,83 @@
+"""A run's configuration: one normal form, one key, every committed record's key kept."""
+import glob
+import json
+import os
+
+import pytest
+
+from experiment import configs, recipes, runs
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DATA = {"seq_len": 10, "seed": 2021, "n_train": 10000, "n_dev": 1000, "n_test": 1000}
+
+
+def test_a_number_written_as_an_int_or_a_float_is_one_configuration():
+    one = configs.run_config("lstm", 10, 0, DATA, clip_grad_norm=1)
+    other = configs.run_config("lstm", 10, 0, DATA, clip_grad_norm=1.0)
+    assert one == other and runs.run_key(one) == runs.run_key(other)
+    assert json.dumps(one["clip_grad_norm"]) == "1.0"
+
+
+def test_a_recipe_overridden_into_another_is_that_recipe():
+    # modern with SGD and no clipping is the assignment's run for AlarmworkNet (no LSTM bias)
+    assignment = configs.run_config("alarmwork", 10, 0, DATA)
+    overridden = configs.run_config("alarmwork", 10, 0, DATA, "modern", optimizer="sgd",
+                                    clip_grad_norm=None)
+    assert overridden == assignment and "recipe" not in overridden
+    # for the LSTM the modern recipe's forget bias is still there: not the assignment's run
+    lstm = configs.run_config("lstm", 10, 0, DATA, "modern", optimizer="sgd", clip_grad_norm=None)
+    assert lstm["recipe"] == "modern" and lstm["lstm_forget_bias"] == 1.0
+
+
+def test_settings_of_other_models_and_at_their_defaults_are_left_out():
+    simple = configs.run_config("simple_rnn", 10, 0, DATA, periods=[1, 3], lstm_forget_bias=2.0)
+    assert {"periods", "lstm_forget_bias", "recipe", "optimizer", "nonlinearity"}.isdisjoint(simple)
+    assert simple["engine"] is None
+    lstm = configs.run_config("lstm", 500, 0, DATA, "integrator", lr=1e-4)
+    assert lstm["lstm_chrono"] == 500.0 and "nonlinearity" not in lstm and "recurrent_init" not in lstm
+    clocked = configs.run_config("clockwork", 500, 0, DATA, "integrator", lr=1e-4)
+    assert (clocked["nonlinearity"], clocked["recurrent_init"], clocked["periods"]) == (
+        "relu", "integrator", [1, 2, 4, 8])
+    assert "lstm_chrono" not in clocked and clocked["momentum"] is None
+
+
+def test_a_normalized_configuration_normalizes_to_itself():
+    for recipe in ("assignment", "modern"):
+        for model in ("simple_rnn", "lstm", "alarmwork", "clockwork"):
+            config = configs.run_config(model, 50, 3, DATA, recipe)
+            assert configs.normalize(config) == config
+
+
+def test_a_recipe_without_a_rate_and_momentum_with_adam_are_refused():
+    with pytest.raises(configs.ConfigError, match="no learning rate for lstm yet"):
+        configs.run_config("lstm", 10, 0, DATA, "integrator")
+    with pytest.raises(configs.ConfigError, match="momentum is SGD's only"):
+        configs.run_config("lstm", 10, 0, DATA, "modern", momentum=0.5)
+
+
+def test_every_committed_record_keeps_its_key():
+    paths = glob.glob(os.path.join(ROOT, "results", "**", "runs", "*.json"), recursive=True)
+    assert len(paths) > 400
+    for path in paths:
+        with open(path) as f:
+            config = json.load(f)["config"]
+        assert configs.normalize(config) == config, path
+        assert runs.run_key(config) + ".json" == os.path.basename(path)
+
+
+def test_a_run_saved_under_another_recipes_name_is_found_not_trained_again(tmp_path):
+    # the same settings started from two recipes that neither follows to the letter
+    from_assignment = configs.run_config("lstm", 10, 0, DATA, optimizer="adam", lr=3e-3)
+    from_modern = configs.run_config("lstm", 10, 0, DATA, "modern", clip_grad_norm=None,
+                                     lstm_forget_bias=None)
+    assert configs.same_run(from_assignment, from_modern)
+    assert runs.run_key(from_assignment) != runs.run_key(from_modern)   # the older records' keys
+    runs.save_record(str(tmp_path), {"config": from_assignment, "status": "finished", "history": []})
+    assert runs.find_record(str(tmp_path), from_modern)["config"] == from_assignment
+    other_seed = dict(from_modern, seed=1)
+    assert runs.find_record(str(tmp_path), other_seed) is None
+
+
+def test_recipes_set_the_same_settings():
+    names = {frozenset(values) for values in recipes.RECIPES.values()}
+    assert names == {frozenset(configs.TRAINING_SETTINGS)}

@@ -1,0 +1,161 @@
+"""The pool of workers: a worker killed mid-run stops the command with the runs named, nothing
+finished is lost, and the same command finishes the grid; a run resumes from its checkpoint."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+import generate_data_adding_problem as data
+import train_rnn
+from experiment import grid, training
+from studies import reach
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def slow_data(tmp_path_factory):
+    """A length whose runs take some seconds each: long enough to be killed part-way."""
+    folder = tmp_path_factory.mktemp("slow_data")
+    data.write_data_set(str(folder), 20, {"train": 600, "dev": 50, "test": 50}, seed=0)
+    return str(folder)
+
+
+def worker_pids(parent):
+    """The pool's worker processes of `parent` (not multiprocessing's resource tracker)."""
+    pids = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{name}/cmdline", "rb") as f:
+                cmdline = f.read()
+        except OSError:
+            continue
+        if ppid == parent and b"spawn_main" in cmdline:
+            pids.append(int(name))
+    return pids
+
+
+def saved(results_dir):
+    runs = os.path.join(results_dir, "runs")
+    return sorted(n for n in os.listdir(runs) if n.endswith(".json")) if os.path.isdir(runs) else []
+
+
+def kill_one_worker_part_way(argv, runs_dir):
+    """Start the command, kill one worker once a run has checkpointed, and return
+    (the finished process, seconds from the kill to its end, the records saved then)."""
+    process = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and process.poll() is None:
+            workers = worker_pids(process.pid)
+            if len(workers) == 2 and os.path.isdir(runs_dir) and any(
+                    n.endswith(".ckpt") for n in os.listdir(runs_dir)):
+                break
+            time.sleep(0.05)
+        assert process.poll() is None, "the command ended before a worker could be killed"
+        os.kill(workers[0], signal.SIGKILL)
+        killed = time.monotonic()
+        out, err = process.communicate(timeout=60)
+        return process, time.monotonic() - killed, out + err
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_a_killed_worker_stops_the_grid_naming_its_runs_and_the_same_command_finishes_it(
+        slow_data, tmp_path):
+    argv = [sys.executable, "train_rnn.py", "--models", "lstm", "--lengths", "20", "--seeds", "3",
+            "--epochs", "30", "--data-dir", slow_data, "--results-dir", str(tmp_path), "--jobs", "2"]
+    process, seconds, output = kill_one_worker_part_way(argv, str(tmp_path / "runs"))
+    assert process.returncode != 0
+    assert seconds < 30
+    last = output.strip().splitlines()[-1]
+    assert last.startswith("error: a worker process died") and "LSTM L=20 seed=" in last
+    assert "Traceback" not in output
+    before = saved(tmp_path)
+    resumed = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    after = saved(tmp_path)
+    assert len(after) == 3 and set(before) <= set(after)
+    if before:
+        assert f"skipping {len(before)} finished run(s)" in resumed.stdout
+
+
+def test_a_killed_worker_stops_the_reach_study_and_the_same_command_finishes_it(slow_data, tmp_path):
+    argv = [sys.executable, "-m", "studies.reach", "--models", "lstm", "--recipes", "assignment",
+            "--lengths", "20", "--seeds", "3", "--epochs", "30", "--train", "600", "--dev", "50",
+            "--test", "50", "--data-dir", slow_data, "--results-dir", str(tmp_path), "--jobs", "2"]
+    runs = tmp_path / "assignment"
+    process, seconds, output = kill_one_worker_part_way(argv, str(runs / "runs"))
+    assert process.returncode != 0 and seconds < 30
+    last = output.strip().splitlines()[-1]
+    assert last.startswith("error: a worker process died") and "LSTM L=20 seed=" in last
+    before = saved(runs)
+    resumed = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    assert len(saved(runs)) == 3 and set(before) <= set(saved(runs))
+
+
+def test_repeated_values_train_one_run_each(tiny_data, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        train_rnn.parse_args(["--models", "lstm", "lstm"])
+    assert "--models: each one once, got lstm lstm" in capsys.readouterr().err
+    config = {"model": "lstm", "seq_len": 4, "seed": 0, "epochs": 1, "batch_size": 20, "hidden": 4,
+              "lr": 0.01, "momentum": 0.9, "engine": None, "clip_grad_norm": None,
+              "shuffle": False, "device": "cpu", "data": None}
+    assert grid.unique([config, dict(config), dict(config, seed=1)]) == [config, dict(config, seed=1)]
+
+
+# ------------------------------------------------------------------------------ resuming a rung
+
+class Stop(KeyboardInterrupt):
+    """Ctrl-C, pressed by the test right after a checkpoint is written."""
+
+
+def test_a_reach_run_stopped_part_way_resumes_from_its_checkpoint_to_the_same_record(
+        tiny_data, tmp_path, monkeypatch):
+    argv = ["--models", "lstm", "--recipes", "assignment", "--lengths", "4", "--seeds", "1",
+            "--epochs", "6", "--train", "60", "--dev", "20", "--test", "20", "--data-dir", tiny_data,
+            "--jobs", "1"]
+    reach.main(argv + ["--results-dir", str(tmp_path / "whole")])
+    (whole,) = saved(tmp_path / "whole" / "assignment")
+
+    real_save, real_load = training.save_checkpoint, training.load_checkpoint
+
+    def save_then_stop(path, state):
+        real_save(path, state)
+        if state["epochs_run"] == 3:
+            raise Stop()
+
+    monkeypatch.setattr(training, "save_checkpoint", save_then_stop)
+    with pytest.raises(SystemExit, match="interrupted"):
+        reach.main(argv + ["--results-dir", str(tmp_path / "stopped")])
+    assert saved(tmp_path / "stopped" / "assignment") == []
+
+    resumed_from = []
+
+    def load(path, config):
+        state = real_load(path, config)
+        resumed_from.append(None if state is None else state["epochs_run"])
+        return state
+
+    monkeypatch.setattr(training, "save_checkpoint", real_save)
+    monkeypatch.setattr(training, "load_checkpoint", load)
+    reach.main(argv + ["--results-dir", str(tmp_path / "stopped")])
+    assert resumed_from == [3]
+    (name,) = saved(tmp_path / "stopped" / "assignment")
+    assert name == whole
+    records = [json.loads((tmp_path / folder / "assignment" / "runs" / whole).read_text())
+               for folder in ("whole", "stopped")]
+    assert records[0]["history"] == records[1]["history"]
+    assert records[0]["test_accuracy"] == records[1]["test_accuracy"]

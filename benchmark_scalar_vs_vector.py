@@ -32,14 +32,15 @@ from torch.utils import benchmark
 from tqdm import tqdm
 
 import generate_data_adding_problem as data
+from experiment import configs, training
 from lib.atomic_files import atomic_write, atomic_write_text
+from lib.bptt import limit_blas_to_one_thread
 from lib.cli_types import positive_int
 from lib.machine import blas_threads, cpu_model, load_average
 from models import AlarmworkRNN
 
 BATCH_SIZE = 20       # the protocol's mini-batch
 NUM_HIDDEN = 50       # P
-LR, MOMENTUM = 0.01, 0.9
 STEPS_PER_EPOCH = 10_000 // BATCH_SIZE
 EPOCHS = 50
 TOLERANCE = 1e-5      # float32: the two forms sum the same products in a different order
@@ -129,14 +130,8 @@ def layer_out_call(model, form, batch_size, backward):
 def training_step_call(model, seq_len):
     """A no-argument function running one training step of the protocol on one batch."""
     x, t = adding_batch(BATCH_SIZE, seq_len)
-    optimizer = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
-    loss_fn = nn.MSELoss()
-
-    def step():
-        optimizer.zero_grad()
-        loss_fn(model(x), t).backward()
-        optimizer.step()
-    return step
+    _, step = training.training_step(configs.run_config("alarmwork", seq_len, 0, None), model)
+    return lambda: step(x, t)
 
 
 def plan(sizes):
@@ -341,6 +336,7 @@ def main(argv=None):
     args = parse_args(argv)
     sizes = QUICK if args.quick else FULL
     torch.set_num_threads(args.threads)
+    limit_blas_to_one_thread()       # the engine's NumPy products, as in every training run
     try:
         largest_difference = check_forms_agree(*twin_models(), *adding_batch(4, 10))
     except FormsDisagree as error:

@@ -89,6 +89,23 @@ def make_optimizer(config, parameters):
     return torch.optim.Adam(parameters, lr=config["lr"])
 
 
+def training_step(config, model):
+    """(optimizer, step): the protocol's training step on one batch, step(x, t) -> (loss, the
+    gradient norm before clipping), with the configuration's optimizer and clipping. The
+    benchmarks time this same step."""
+    optimizer = make_optimizer(config, model.parameters())
+    loss_fn = nn.MSELoss()
+
+    def step(x, t):
+        optimizer.zero_grad()
+        loss = loss_fn(model(x), t)
+        loss.backward()
+        grad_norm = clip_or_measure(model.parameters(), config["clip_grad_norm"])
+        optimizer.step()
+        return loss, grad_norm
+    return optimizer, step
+
+
 def train_run(config, arrays, show_progress=True, progress_position=None, checkpoint=None):
     """Train one model on one length as the protocol says; returns the run record.
 
@@ -105,8 +122,7 @@ def train_run(config, arrays, show_progress=True, progress_position=None, checkp
         torch.from_numpy(arrays[k]).to(device)
         for k in ("x_train", "t_train", "x_dev", "t_dev", "x_test", "t_test"))
     t_train = t_train.unsqueeze(1)
-    optimizer = make_optimizer(config, model.parameters())
-    loss_fn = nn.MSELoss()
+    optimizer, step = training_step(config, model)
     shuffler = torch.Generator().manual_seed(config["seed"])
     batch_size, num_train = config["batch_size"], len(x_train)
 
@@ -133,11 +149,8 @@ def train_run(config, arrays, show_progress=True, progress_position=None, checkp
         loss_sum, grad_norms = 0.0, []
         for i in range(0, num_train, batch_size):
             batch = order[i:i + batch_size]
-            optimizer.zero_grad()
-            loss = loss_fn(model(x_train[batch]), t_train[batch])
-            loss.backward()
-            grad_norms.append(clip_or_measure(model.parameters(), config["clip_grad_norm"]).item())
-            optimizer.step()
+            loss, grad_norm = step(x_train[batch], t_train[batch])
+            grad_norms.append(grad_norm.item())
             loss_sum += loss.item()
             if not math.isfinite(loss_sum):
                 break

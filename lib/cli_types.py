@@ -23,18 +23,19 @@ def int_argument(text):
     return parsed(int, "an integer", text)
 
 
-def positive_int(text):
+def int_at_least(minimum, text):
     value = int_argument(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
     return value
+
+
+def positive_int(text):
+    return int_at_least(1, text)
 
 
 def non_negative_int(text):
-    value = int_argument(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
-    return value
+    return int_at_least(0, text)
 
 
 def float_argument(text):

@@ -4,9 +4,9 @@
     python -m studies.benchmark_training_speed --quick    # the whole path in seconds (the tests run it)
     python -m studies.benchmark_training_speed --models alarmwork_bptt --lengths 100
 
-Every model trains on the same fixed batches (batch 20, P = 50) with the protocol's step:
-zero_grad, forward, MSE, backward, SGD(lr 0.01, momentum 0.9) step, as in train_rnn.py
-(without its gradient-norm measurement). The models take turns: in each repeat every
+Every model trains on the same fixed batches (batch 20, P = 50) with the protocol's step,
+experiment/training.py's `training_step` under the assignment's recipe (zero_grad, forward,
+MSE, backward, gradient norm, SGD lr 0.01 momentum 0.9). The models take turns: in each repeat every
 model runs a block of K steps, so machine noise hits them alike. The epoch time is the
 median per-step time over the repeats x 500 steps (10,000 samples / batch 20).
 
@@ -27,18 +27,21 @@ import numpy as np
 import pandas as pd
 import torch
 from tabulate import tabulate
-from torch import nn
 
 import generate_data_adding_problem as data
+from experiment import configs, training
+from experiment.recipes import RECIPES
 from lib.atomic_files import atomic_write_text
+from lib.bptt import limit_blas_to_one_thread
 from lib.cli_types import positive_float, positive_int, sequence_length
 from lib.machine import blas_threads, cpu_model
 from models import DEFAULT_PERIODS, build_model
 
+ASSIGNMENT = RECIPES["assignment"]   # the recipe every model is timed with
+
 BATCH_SIZE = 20
 NUM_HIDDEN = 50       # P
 NUM_INPUTS = 2
-LR, MOMENTUM = 0.01, 0.9
 STEPS_PER_EPOCH = 10_000 // BATCH_SIZE
 
 # Nominal peak of one AVX2 core in float32: 2 FMA units x 8 lanes x 2 flops x ~3 GHz.
@@ -129,18 +132,11 @@ def fixed_batches(seq_len, num_batches, batch_size=BATCH_SIZE):
             for i in range(0, len(x), batch_size)]
 
 
-def training_step(model):
-    """One step of training.train_run's inner loop, as a function of the batch (x, t)."""
-    optimizer = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
-    loss_fn = nn.MSELoss()
-
-    def step(x, t):
-        optimizer.zero_grad()
-        loss = loss_fn(model(x), t)
-        loss.backward()
-        optimizer.step()
-        return loss.item()
-    return step
+def training_step(model, name):
+    """One step of training.train_run's inner loop under the assignment's recipe, as a
+    function of the batch (x, t); returns the loss."""
+    _, step = training.training_step(configs.run_config(name, 10, 0, None), model)
+    return lambda x, t: step(x, t)[0].item()
 
 
 def time_block(step, batches, steps):
@@ -165,7 +161,7 @@ def time_length(names, seq_len, repeats, steps):
         torch.manual_seed(0)
         model = build_model(registry_name, NUM_HIDDEN, engine if registry_name in PERIODS
                             else "bptt", periods=PERIODS.get(registry_name))
-        runs[name] = training_step(model)
+        runs[name] = training_step(model, registry_name)
         time_block(runs[name], batches, steps)  # warm-up: allocations, first calls
     times = {name: [] for name in names}
     for r in range(repeats):
@@ -265,8 +261,8 @@ def caption(argv, repeats, steps, peak_gflops):
         f"`{command}` — CPU: {cpu_model()} ({os.cpu_count()} logical cores), "
         f"{torch.get_num_threads()} torch thread (NumPy BLAS: {blas_threads()}), "
         f"torch {torch.__version__}.\n\n"
-        f"One training step = zero_grad, forward, MSE, backward, SGD(lr {LR}, momentum "
-        f"{MOMENTUM}) step on a batch of {BATCH_SIZE}, P = {NUM_HIDDEN}; every model on the "
+        f"One training step = zero_grad, forward, MSE, backward, gradient norm, SGD(lr "
+        f"{ASSIGNMENT['lr']}, momentum {ASSIGNMENT['momentum']}) step on a batch of {BATCH_SIZE}, P = {NUM_HIDDEN}; every model on the "
         f"same fixed batches. Each of {repeats} repeats times a block of {steps} steps of "
         f"every model in turn. step = median over the repeats of the time per step; "
         f"min–max = its range over the repeats; epoch = median step time × "
@@ -332,6 +328,7 @@ def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else map(str, argv))
     args = parse_args(argv)
     torch.set_num_threads(1)
+    limit_blas_to_one_thread()       # as in every training run
     try:
         os.makedirs(args.results_dir, exist_ok=True)  # fail now, not after the timing
     except OSError as error:

@@ -2,8 +2,11 @@
 and the command a report names as its maker."""
 import os
 import shlex
+import sys
 
 import generate_data_adding_problem as data
+from experiment import grid
+from experiment.datasets import prepare_data
 from lib.cli_types import positive_int
 
 
@@ -23,6 +26,20 @@ def add_study_arguments(parser, results_dir, outputs):
     parser.add_argument("--force", action="store_true", help="retrain runs that are already saved")
     parser.add_argument("--report", action="store_true",
                         help="rebuild the tables and figures from the saved runs, no training")
+
+
+def prepare_study(options, lengths, results_dirs):
+    """{L: data options} of the study's data sets (generated where missing), after checking that
+    every results folder it trains into can be written; exits with one line when not."""
+    sizes = {"train": options.train, "dev": options.dev, "test": options.test}
+    try:
+        data_options = prepare_data(options.data_dir, lengths, sizes)
+        if not options.report:
+            for folder in results_dirs:
+                grid.check_writable(folder)
+    except (data.DataError, OSError) as error:
+        sys.exit(f"error: {error}")
+    return data_options
 
 
 def study_command(module, argv):

@@ -29,15 +29,13 @@ import pandas as pd
 from tabulate import tabulate
 from tqdm import tqdm
 
-import generate_data_adding_problem as data
 from experiment import configs, grid, recipes, report, stats, training
-from experiment.datasets import prepare_data
 from experiment.runs import discard_checkpoint, find_record, save_record
 from lib.atomic_files import atomic_write_text
 from lib.bptt import check_periods
 from lib.cli_types import given_options, positive_int, sequence_length
 from models import MODELS, build_model, count_parameters
-from studies.common import add_study_arguments, study_command
+from studies.common import add_study_arguments, prepare_study, study_command
 
 DEFAULT_MODELS = ("simple_rnn", "lstm", "alarmwork", "clockwork", "clockwork:35")
 DEFAULT_RECIPES = ("assignment", "modern")
@@ -374,14 +372,8 @@ def parse_args(argv=None):
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     options = parse_args(argv)
-    sizes = {"train": options.train, "dev": options.dev, "test": options.test}
-    try:
-        data_options = prepare_data(options.data_dir, options.lengths, sizes)
-        if not options.report:
-            for recipe in options.recipes:
-                grid.check_writable(os.path.join(options.results_dir, recipe))
-    except (data.DataError, OSError) as error:
-        sys.exit(f"error: {error}")
+    data_options = prepare_study(options, options.lengths,
+                                 [os.path.join(options.results_dir, r) for r in options.recipes])
     ladders = [make_ladder(model, hidden, recipe, options, data_options)
                for recipe in options.recipes for model, hidden in options.models]
     for ladder in ladders:

@@ -22,13 +22,11 @@ from matplotlib.figure import Figure
 import pandas as pd
 from tabulate import tabulate
 
-import generate_data_adding_problem as data
 from experiment import configs, grid, recipes, report
-from experiment.datasets import prepare_data
 from experiment.runs import find_record
 from lib.atomic_files import atomic_write_text
 from lib.cli_types import sequence_length
-from studies.common import add_study_arguments, study_command
+from studies.common import add_study_arguments, prepare_study, study_command
 
 # per recipe: the rates tried, the length, the rate kept where none learns, and the folder
 SWEEPS = {
@@ -169,13 +167,7 @@ def parse_args(argv=None):
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     options = parse_args(argv)
-    sizes = {"train": options.train, "dev": options.dev, "test": options.test}
-    try:
-        data_options = prepare_data(options.data_dir, [options.length], sizes)
-        if not options.report:
-            grid.check_writable(options.results_dir)
-    except (data.DataError, OSError) as error:
-        sys.exit(f"error: {error}")
+    data_options = prepare_study(options, [options.length], [options.results_dir])
     todo = sweep_configs(options, data_options)
     if options.report:
         records = [r for r in (find_record(options.results_dir, c) for c in todo) if r]

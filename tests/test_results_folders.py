@@ -58,7 +58,6 @@ def test_the_reach_readme_holds_the_current_reach_table():
 
 
 @pytest.mark.parametrize("results_file, readme", [
-    ("results/accuracy.md", "README.md"),
     ("results/training_speed.md", "results/README.md"),
     ("results/scalar_vs_vector.md", "results/README.md"),
     ("results/comparison.md", "results/clip1.0/README.md"),

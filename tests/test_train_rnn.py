@@ -15,7 +15,7 @@ import train_rnn
 from experiment import recipes, report, selection, training
 from experiment.datasets import data_options
 from models import MODELS
-from experiment.runs import checkpoint_path, find_record, load_record, record_path
+from experiment.runs import checkpoint_path, load_record, record_path
 
 MODERN_RATES = recipes.RECIPES["modern"]["lr"]
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

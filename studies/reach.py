@@ -39,7 +39,7 @@ from studies.common import add_study_arguments, prepare_study, study_command
 
 DEFAULT_MODELS = ("simple_rnn", "lstm", "alarmwork", "clockwork", "clockwork:35")
 DEFAULT_RECIPES = ("assignment", "modern")
-DEFAULT_LENGTHS = (10, 50, 100, 200, 500, 1000)
+DEFAULT_LENGTHS = (10, 50, 100, 200, 500, 1000, 2000)
 DEFAULT_SEEDS = 5
 REACHED_FRACTION = 3 / 5     # a rung is reached when at least 3 of its 5 runs solve the task
 RESULTS_DIR = os.path.join("results", "reach")

@@ -2,7 +2,8 @@
 
 SimpleRNN and LSTM are PyTorch's own layers. AlarmworkRNN is written by hand from the
 equations in SPEC.md, section "2. The models", with the same names; see `AlarmworkRNN.forward`.
-ClockworkRNN generalises it to K layers at K clock periods; both run on one engine, bptt.py.
+ClockworkRNN generalises it to K layers at K clock periods; both run on one engine,
+lib/bptt.py.
 The recurrent layers of all but the LSTM apply tanh (the assignment's) or relu; the starts
 at the end (`start_as_integrator_`, `chrono_init_`) set recurrent weights for long memories.
 """
@@ -35,7 +36,7 @@ def xavier_uniform_(weight, generator=None):
 NONLINEARITIES = bptt.NONLINEARITIES      # ("tanh", "relu"); tanh is the assignment's
 ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu}
 RECURRENT_INITS = ("default", "integrator")
-DEFAULT_PERIODS = (1, 2, 4, 8)   # ClockworkRNN's clocks, unless told otherwise   # each model's own start, or start_as_integrator_
+DEFAULT_PERIODS = (1, 2, 4, 8)   # ClockworkRNN's clocks, unless told otherwise
 
 
 # ------------------------------------------------------------------------------ out-of-the-box models
@@ -81,7 +82,7 @@ class AlarmworkRNN(nn.Module):
     """AlarmworkNet: Layer_rec1 runs every step, Layer_rec2 every second step, Layer_out reads z_in1.
 
     engine="autograd" runs the equations step by step and lets autograd differentiate them;
-    engine="bptt" gives the same numbers through a hand-derived backward pass (bptt.py),
+    engine="bptt" gives the same numbers through a hand-derived backward pass (lib/bptt.py),
     several times faster on the CPU. It falls back to autograd off the CPU.
     nonlinearity="relu" puts relu where the spec has tanh in Layer_rec1 and Layer_rec2; y keeps tanh.
     """
@@ -175,7 +176,7 @@ class ClockworkRNN(nn.Module):
     with f = tanh (the assignment's) or relu (nonlinearity="relu").
 
     Every weight matrix is drawn by the same hand-written Xavier rule; biases start at zero.
-    engine="bptt" runs the recurrence in bptt.py (the same engine as AlarmworkRNN's),
+    engine="bptt" runs the recurrence in lib/bptt.py (the same engine as AlarmworkRNN's),
     engine="autograd" the readable loop below.
     """
 

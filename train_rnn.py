@@ -28,8 +28,8 @@ import generate_data_adding_problem as data
 from experiment import configs, grid, recipes, report, selection
 from experiment.datasets import DATA_FLAGS, prepare_data
 from lib.bptt import check_periods
-from lib.cli_types import (NONE, finite_float, given_options, int_argument, or_none, positive_float,
-                           positive_int)
+from lib.cli_types import (NONE, finite_float, given_options, non_negative_float, non_negative_int,
+                           or_none, positive_float, positive_int)
 from models import ENGINES, MODELS, NONLINEARITIES, RECURRENT_INITS
 
 ASSIGNMENT_MODELS = ("simple_rnn", "lstm", "alarmwork")   # the default grid: the assignment's table
@@ -76,7 +76,7 @@ def build_parser():
                         help="clock periods of ClockworkRNN's layers, from 1 and increasing "
                              "(default: %(default)s)")
     seeds = parser.add_mutually_exclusive_group()
-    seeds.add_argument("--seed", type=int_argument,
+    seeds.add_argument("--seed", type=non_negative_int,
                        help="run this one seed (model initialization and batch order; default 0)")
     seeds.add_argument("--seeds", type=positive_int,
                        help="run seeds 0..N-1 of every model and length")
@@ -113,7 +113,7 @@ def build_parser():
                         help="learning rate of every model (default: the recipe's rate for each "
                              "model; with another optimizer than the recipe's, the rate of the "
                              "recipe that uses it)")
-    recipe.add_argument("--momentum", type=float,
+    recipe.add_argument("--momentum", type=non_negative_float,
                         help="SGD momentum, SGD only (default: "
                              f"{recipes.optimizer_recipe('assignment', 'sgd')['momentum']})")
     recipe.add_argument("--clip-grad-norm", type=or_none(positive_float), metavar="C",
@@ -154,10 +154,13 @@ def parse_args(argv=None):
     except ValueError:
         parser.error(f"--periods must start at 1 and strictly increase, got "
                      f"{' '.join(map(str, args.periods))}")
-    if not args.report:
-        for model in args.models:        # a recipe without a rate, momentum with Adam, ...
+    settings = settings_of(args)
+    if args.report:
+        settings.setdefault("lr", 1.0)   # --report selects by the rates saved: none is needed
+    for model in args.models:            # a recipe without a rate, momentum with Adam, ...
+        for seq_len in args.lengths:
             try:
-                configs.run_config(model, args.lengths[0], 0, None, **settings_of(args))
+                configs.run_config(model, seq_len, 0, None, **settings)
             except configs.ConfigError as error:
                 parser.error(str(error))
     return args
@@ -212,9 +215,10 @@ def option_words(args, dest):
     return " ".join([flag, *map(str, value if isinstance(value, list) else [value])])
 
 
-def rebuild_folder_report(results_dir):
-    """accuracy.md, the CSV files and the figures, from every run saved in the folder."""
-    records, titles = selection.by_configuration(selection.saved_records(results_dir))
+def rebuild_folder_report(results_dir, records=None):
+    """accuracy.md, the CSV files and the figures, from every run saved in the folder
+    (`records`, where they are loaded already)."""
+    records, titles = selection.by_configuration(records or selection.saved_records(results_dir))
     report.write_report(records, results_dir, titles)
     print(f"{results_dir}/accuracy.md, accuracy.csv, cells.csv and the figures now describe "
           f"the {len(records)} run(s) saved there")
@@ -226,7 +230,7 @@ def main(argv=None):
         request = request_of(args)
         records = selection.saved_records(args.results_dir, request)
         if not request.narrowed:
-            rebuild_folder_report(args.results_dir)
+            rebuild_folder_report(args.results_dir, records)
     else:
         try:
             data_options = prepare_data(args.data_dir, args.lengths, data.sizes_from(args),

@@ -61,8 +61,9 @@ def resolve_recipe(model, seq_len, recipe, optimizer=None, lr=None, momentum=Non
     if lr is None:
         lr = recipes.recipe_lr(recipe, optimizer, model)
         if lr is None:
-            raise ConfigError(f"the {recipe} recipe has no learning rate for {model} yet: give one "
-                              "with --lr (its sweep chooses it: python -m studies.sweep_learning_rates)")
+            raise ConfigError(f"the {recipe} recipe has no learning rate for {model} yet: its sweep "
+                              "chooses it (python -m studies.sweep_learning_rates --recipe "
+                              f"{recipe}); train_rnn.py takes one with --lr")
     if optimizer == "sgd":
         momentum = recipes.optimizer_recipe(recipe, "sgd")["momentum"] if momentum is None else momentum
     elif momentum is not None:
@@ -73,12 +74,20 @@ def resolve_recipe(model, seq_len, recipe, optimizer=None, lr=None, momentum=Non
         value = values[name] if given is FROM_RECIPE else given
         return seq_len if value == recipes.SEQ_LEN else value
 
-    return {"optimizer": optimizer, "lr": lr, "momentum": momentum,
-            "clip_grad_norm": chosen("clip_grad_norm", clip_grad_norm),
-            "lstm_forget_bias": chosen("lstm_forget_bias", lstm_forget_bias),
-            "nonlinearity": chosen("nonlinearity", nonlinearity),
-            "recurrent_init": chosen("recurrent_init", recurrent_init),
-            "lstm_chrono": chosen("lstm_chrono", lstm_chrono)}
+    settings = {"optimizer": optimizer, "lr": lr, "momentum": momentum,
+                "clip_grad_norm": chosen("clip_grad_norm", clip_grad_norm),
+                "lstm_forget_bias": chosen("lstm_forget_bias", lstm_forget_bias),
+                "nonlinearity": chosen("nonlinearity", nonlinearity),
+                "recurrent_init": chosen("recurrent_init", recurrent_init),
+                "lstm_chrono": chosen("lstm_chrono", lstm_chrono)}
+    if model == "lstm" and settings["lstm_chrono"] is not None:
+        if not settings["lstm_chrono"] > 2:
+            raise ConfigError(f"chrono initialization needs T_max > 2, got {settings['lstm_chrono']}"
+                              " (with the integrator recipe T_max = L: train at L >= 3)")
+        if settings["lstm_forget_bias"] is not None:
+            raise ConfigError("chrono initialization sets the forget-gate bias itself: add "
+                              "--lstm-forget-bias none, or drop --lstm-chrono")
+    return settings
 
 
 def normalize(config):

@@ -20,8 +20,17 @@ from experiment.runs import checkpoint_path, discard_checkpoint, find_record, ru
 from lib.atomic_files import atomic_write_text
 
 
-class WorkerDied(RuntimeError):
+class RunFailed(RuntimeError):
+    """A run ended in an error; the message names the run and the error, in one line."""
+
+
+class WorkerDied(RunFailed):
     """A worker process ended without returning its run (a signal, the out-of-memory killer)."""
+
+
+def failed(job, error):
+    reason = str(error).splitlines()[0] if str(error) else ""
+    return RunFailed(f"{run_name(job[0])} failed: {type(error).__name__}: {reason}")
 
 
 def check_writable(results_dir):
@@ -70,7 +79,11 @@ def train_runs(next_job, on_record, jobs):
     only the first three go to the worker. With jobs == 1 the runs train in this process."""
     if jobs == 1:
         while (job := next_job()) is not None:
-            on_record(job, run_worker(job[:3]))
+            try:
+                record = run_worker(job[:3])
+            except Exception as error:
+                raise failed(job, error) from error
+            on_record(job, record)
         return
     context = multiprocessing.get_context("spawn")
     running = {}                                   # future -> job
@@ -92,6 +105,8 @@ def train_runs(next_job, on_record, jobs):
                     raise WorkerDied(f"a worker process died (killed, or out of memory) with "
                                      f"{'this run' if not running else 'these runs'} in "
                                      f"progress: {names}") from None
+                except Exception as error:
+                    raise failed(job, error) from error
                 on_record(job, record)
     except BaseException:
         for process in multiprocessing.active_children():   # the runs in progress keep their
@@ -141,7 +156,7 @@ def train_grid(configs, data_dir, results_dir, jobs, force=False):
         overall.close()
         raise SystemExit(f"\ninterrupted: {len(records)} of {len(configs)} run(s) are saved in "
                          f"{results_dir}/runs; run the same command again to go on")
-    except WorkerDied as error:
+    except RunFailed as error:
         overall.close()
         raise SystemExit(f"error: {error}; the {len(records)} finished run(s) are saved in "
                          f"{results_dir}/runs, and the same command goes on from the checkpoints")

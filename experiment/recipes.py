@@ -29,7 +29,7 @@ RECIPES = {
     # clocked layers' identity scaled to an average; nn.LSTM with chrono initialization at
     # T_max = L (Tallec & Ollivier 2018) and no forget bias on top
     "integrator": {"optimizer": "adam",
-                   "lr": {"simple_rnn": None, "lstm": None, "alarmwork": None, "clockwork": None},
+                   "lr": {"simple_rnn": 3e-4, "lstm": None, "alarmwork": None, "clockwork": None},
                    "momentum": None, "clip_grad_norm": 1.0, "lstm_forget_bias": None,
                    "nonlinearity": "relu", "recurrent_init": "integrator", "lstm_chrono": SEQ_LEN},
 }
@@ -58,11 +58,11 @@ def describe_recipe(name):
         if isinstance(value, dict):
             rates = set(value.values())
             if rates == {None}:
-                value = "not chosen yet (give --lr)"
+                value = "not chosen yet"
             elif len(rates) == 1:
                 value = f"{rates.pop():g} for every model"
             else:
-                value = ", ".join(f"{model} {'?' if rate is None else f'{rate:g}'}"
+                value = ", ".join(f"{model} {'(not chosen yet)' if rate is None else f'{rate:g}'}"
                                   for model, rate in value.items())
         elif value is None:
             value = NONE

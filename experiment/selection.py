@@ -95,6 +95,8 @@ def configuration_of(config):
         options[name] = configs.setting(config, name)
     if is_recipe_rate_per_model(config):
         options["lr"] = RECIPE_RATE
+    if options.get("lstm_chrono") == config["seq_len"]:
+        options["lstm_chrono"] = recipes.SEQ_LEN      # T_max = L: one setting at every length
     options.update({"data_seed" if k == "seed" else k: v
                     for k, v in (config.get("data") or {}).items() if k != "seq_len"})
     return options
@@ -129,7 +131,9 @@ def by_configuration(records):
             groups += agreeing
         for merged, members in agreeing:
             merged.update(options[i])
-            members.append(i)
+    for merged, members in groups:      # then every run joins every configuration it agrees with
+        members.extend(i for i in range(len(records))
+                       if all(merged.get(k, v) == v for k, v in options[i].items()))
     if len(groups) < 2:
         return records, None
     names = sorted({name for merged, _ in groups for name in merged})

@@ -30,7 +30,7 @@ product each:
 
 The loops run in NumPy: on small matrices a NumPy call costs a few times less than a
 torch call, and the per-step cost here is call overhead, not arithmetic (benchmark:
-benchmark_training_speed.py). The suffix sums s_k for k > 0 change only on the steps
+studies/benchmark_training_speed.py). The suffix sums s_k for k > 0 change only on the steps
 where a layer at or above k fired, so the loop recomputes just those; layer 0's s_0 is
 kept for every step, the others are rebuilt from the stored states after the loop.
 `tests/test_bptt.py` checks all of this against autograd and gradcheck.

@@ -49,6 +49,13 @@ def finite_float(text):
     return value
 
 
+def non_negative_float(text):
+    value = finite_float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
 def positive_float(text):
     value = float_argument(text)
     if not value > 0:  # also rejects nan

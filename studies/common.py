@@ -6,7 +6,7 @@ import sys
 
 import generate_data_adding_problem as data
 from experiment import grid
-from experiment.datasets import prepare_data
+from experiment.datasets import data_options, prepare_data
 from lib.cli_types import positive_int
 
 
@@ -29,17 +29,21 @@ def add_study_arguments(parser, results_dir, outputs):
 
 
 def prepare_study(options, lengths, results_dirs):
-    """{L: data options} of the study's data sets (generated where missing), after checking that
-    every results folder it trains into can be written; exits with one line when not."""
+    """{L: data options} of the study's data sets, after checking that every results folder it
+    trains into can be written; exits with one line when not. A study that trains generates
+    the missing data sets, and a data flag written on its command line must agree with an
+    existing file (as in train_rnn.py); --report reads the options and generates nothing."""
     sizes = {"train": options.train, "dev": options.dev, "test": options.test}
+    if options.report:
+        return data_options(options.data_dir, lengths, sizes)
+    given = {split: getattr(options, split) for split in sizes if split in options.given}
     try:
-        data_options = prepare_data(options.data_dir, lengths, sizes)
-        if not options.report:
-            for folder in results_dirs:
-                grid.check_writable(folder)
+        options_of_length = prepare_data(options.data_dir, lengths, sizes, given=given)
+        for folder in results_dirs:
+            grid.check_writable(folder)
     except (data.DataError, OSError) as error:
         sys.exit(f"error: {error}")
-    return data_options
+    return options_of_length
 
 
 def study_command(module, argv):

@@ -6,13 +6,13 @@
 To learn the adding problem a network must first feel the marked values, which lie up to
 L steps before the output. Before any training, this measures |dy / dx_value[l]|, the
 gradient of the output with respect to the value channel at step l, averaged over a batch
-of real samples, for every step l, for each model at its initialization (and for LSTM with
-PyTorch's forget-gate bias and with bias 1). A gradient that fades over the distance from
+of real samples, for every step l, for each model at its initialization (LSTM with
+PyTorch's forget-gate bias, with bias 1 and with chrono biases; and every network started as
+the integrator recipe starts it). A gradient that fades over the distance from
 l to the end is a signal the optimizer barely sees. Writes gradient_paths.csv, .md and .png.
 """
 import argparse
 import os
-import shlex
 import sys
 
 from matplotlib.figure import Figure
@@ -26,6 +26,7 @@ from experiment import recipes, report, training
 from lib.atomic_files import atomic_write_text
 from lib.cli_types import positive_int, sequence_length
 from models import DEFAULT_PERIODS
+from studies.common import study_command
 
 CLOCKS = {"periods": list(DEFAULT_PERIODS)}
 INTEGRATOR = {"nonlinearity": "relu", "recurrent_init": "integrator"}   # the integrator recipe's start
@@ -124,7 +125,7 @@ def main(argv=None):
         args.length, args.seeds, args.batch = 12, 2, 10
     torch.set_num_threads(1)
     rows = measure(args.length, args.seeds, args.batch, args.hidden)
-    command = shlex.join(["python", "-m", "studies.gradient_paths", *argv])
+    command = study_command("studies.gradient_paths", argv)
     text = (f"# Gradient paths at initialization\n\nMade by: `{command}`\n\n"
             f"|dy / dx_value[l]| of untrained networks at L = {args.length}, mean over {args.batch} "
             f"samples and over {WINDOW} consecutive steps (the clocked layers read x on some "

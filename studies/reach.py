@@ -1,6 +1,6 @@
 """How far each network reaches: a ladder of sequence lengths, climbed per (model, recipe).
 
-    python -m studies.reach                        # the study: 5 models x 2 recipes, L = 10 50 100 200 500
+    python -m studies.reach                        # the study: 5 models x 2 recipes, L = 10 .. 2000
     python -m studies.reach --models lstm --recipes modern --lengths 10 50 100 --seeds 3
     python -m studies.reach --report               # reach.md, reach.csv and reach.png from the saved runs
 
@@ -181,7 +181,7 @@ def climb(ladders, options):
         raise SystemExit(f"\ninterrupted: every finished run is saved under {options.results_dir}, "
                          "and a run in progress keeps its last epoch; run the same command again "
                          "to go on")
-    except grid.WorkerDied as error:
+    except grid.RunFailed as error:
         overall.close()
         raise SystemExit(f"error: {error}; every finished run is saved under {options.results_dir}, "
                          "and the same command goes on from the checkpoints")
@@ -260,8 +260,8 @@ def runs_rows(ladders, lengths):
 
 
 def write_reach_report(ladders, options, command, write=True):
-    """The reach table as text; with `write`, also reach.md, reach.csv (one row per run) and
-    reach.png under the results folder."""
+    """The reach table as text; with `write`, also reach.md, reach.csv (one row per run),
+    reach.png and reach_curves.png (the top rungs' dev accuracy) under the results folder."""
     summaries = [ladder_summary(ladder, list(options.lengths), options.seeds) for ladder in ladders]
     lines = [{"model": s["model"], "recipe": s["recipe"], "lr": f"{s['lr']:g}",
               "parameters": f"{s['parameters']:,}",
@@ -274,7 +274,7 @@ def write_reach_report(ladders, options, command, write=True):
             f"solve the task (test accuracy >= {stats.SOLVED_ACCURACY:g} %). A ladder climbs "
             f"{', '.join(map(str, options.lengths))} and stops after the first rung it does not "
             f"reach. Recipes: {'; '.join(f'{r}: {recipes.describe_recipe(r)}' for r in options.recipes)}. "
-            f"Every run: {options.train:,} training samples, batches of 20, at most {options.epochs} epochs, "
+            f"Every run: {training_samples(ladders)} training samples, batches of 20, at most {options.epochs} epochs, "
             f"early stop at dev accuracy above {training.STOP_DEV_ACCURACY:g} %.\n\n"
             f"{tabulate(lines, headers='keys', tablefmt='github', disable_numparse=True)}\n")
     if not write:
@@ -285,7 +285,29 @@ def write_reach_report(ladders, options, command, write=True):
     atomic_write_text(os.path.join(options.results_dir, "reach.csv"), runs.to_csv(index=False))
     if len(runs):
         plot_reach(runs, options, os.path.join(options.results_dir, "reach.png"))
+        plot_top_rungs(ladders, list(options.lengths), os.path.join(options.results_dir,
+                                                                    "reach_curves.png"))
     return text
+
+
+def plot_top_rungs(ladders, lengths, path):
+    """The dev-accuracy curves of every ladder's highest rung climbed, one panel per length:
+    where the climbs end, do the runs learn slowly, stall, or learn and fall back?"""
+    records, labels = [], []
+    for ladder in ladders:
+        rungs = climbed(ladder, lengths)
+        if rungs:
+            top = rungs[max(rungs)]
+            records += [top[seed] for seed in sorted(top)]
+            labels += [f"{ladder.label} [{ladder.recipe}]"] * len(top)
+    report.plot_learning_curves(records, path, labels, legend_below=True)
+
+
+def training_samples(ladders):
+    """The training samples of the data sets the runs use, as stored in them: '10,000'."""
+    sizes = sorted({c["data"]["n_train"] for ladder in ladders for rung in ladder.configs.values()
+                    for c in rung})
+    return " or ".join(f"{n:,}" for n in sizes)
 
 
 def plot_reach(runs, options, path):
@@ -348,8 +370,9 @@ def parse_args(argv=None):
     add_study_arguments(parser, RESULTS_DIR, "<recipe>/runs/ and reach.{md,csv,png}")
     options = parser.parse_args(argv)
     # the study's own folder holds the whole study: a part of it is printed, not written there
+    options.given = given_options(parser, argv)
     options.narrowed = (os.path.normpath(options.results_dir) == RESULTS_DIR
-                        and bool(given_options(parser, argv) & set(SELECTION)))
+                        and bool(options.given & set(SELECTION)))
     for name in ("lengths", "models", "recipes"):
         values = getattr(options, name)
         if len(set(values)) != len(values):

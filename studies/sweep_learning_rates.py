@@ -25,7 +25,7 @@ from tabulate import tabulate
 from experiment import configs, grid, recipes, report
 from experiment.runs import find_record
 from lib.atomic_files import atomic_write_text
-from lib.cli_types import sequence_length
+from lib.cli_types import given_options, sequence_length
 from studies.common import add_study_arguments, prepare_study, study_command
 
 # per recipe: the rates tried, the length, the rate kept where none learns, and the folder
@@ -88,19 +88,25 @@ def sweep_configs(options, data_options):
 
 # ------------------------------------------------------------------------------ report
 
-def write_sweep_report(records, options, command):
-    """sweep.csv, sweep.md and sweep.png; returns the Markdown text."""
+def write_sweep_report(records, options, command, write=True):
+    """The sweep's table as Markdown; with `write`, also sweep.csv, sweep.md and sweep.png.
+    A model whose runs are not all saved yet gets no rate."""
     results_dir, fallback = options.results_dir, SWEEPS[options.recipe]["fallback"]
     table = sweep_table(records)
-    chosen = choose_rates(table, fallback)
-    table["chosen"] = [chosen[m][0] == lr for m, lr in zip(table["model"], table["lr"])]
-    atomic_write_text(os.path.join(results_dir, "sweep.csv"), table.to_csv(index=False))
+    runs_per_model = len(options.rates) * len(SEEDS)
+    saved = table.groupby("model", sort=False)["seeds"].sum()
+    complete = table[table["model"].map(saved) == runs_per_model]
+    chosen = choose_rates(complete, fallback)
+    table["chosen"] = [m in chosen and chosen[m][0] == lr for m, lr in zip(table["model"], table["lr"])]
+    waiting = {m: (None, f"{n} of {runs_per_model} runs saved: not chosen yet")
+               for m, n in saved.items() if m not in chosen}
     lines = [{"model": r.label, "Adam lr": f"{r.lr:g}",
               "dev % per seed": r.dev_accuracies, "mean dev %": f"{r.mean_dev_accuracy:.1f}",
               "mean epochs": f"{r.mean_epochs:.1f}", "chosen": "yes" if r.chosen else ""}
              for r in table.itertuples()]
     labels = dict(zip(table["model"], table["label"]))
     choice = "\n".join(f"- {labels[m]}: {rate:g} ({reason})" for m, (rate, reason) in chosen.items())
+    choice += "".join(f"\n- {labels[m]}: {reason}" for m, (_, reason) in waiting.items())
     text = (f"# Learning rates of the {options.recipe} recipe, chosen on dev data\n\n"
             f"Made by: `{command}`\n\n"
             f"The {options.recipe} recipe ({recipes.describe_recipe(options.recipe)}) at "
@@ -110,20 +116,22 @@ def write_sweep_report(records, options, command):
             f"{fallback:g}. No test accuracy is read.\n\n"
             f"{tabulate(lines, headers='keys', tablefmt='github', disable_numparse=True)}\n\n"
             f"Chosen:\n\n{choice}\n")
+    if not write:
+        return text
+    atomic_write_text(os.path.join(results_dir, "sweep.csv"), table.to_csv(index=False))
     atomic_write_text(os.path.join(results_dir, "sweep.md"), text)
-    plot_sweep(table, chosen, options.recipe, os.path.join(results_dir, "sweep.png"))
+    plot_sweep(table, options.recipe, os.path.join(results_dir, "sweep.png"))
     return text
 
 
-def plot_sweep(table, chosen, recipe, path):
+def plot_sweep(table, recipe, path):
     """Mean final dev accuracy against the rate, one line per model, the winner circled."""
     figure = Figure(figsize=(6.4, 4.2))
     axes = figure.subplots()
     for i, (model, rows) in enumerate(table.groupby("model", sort=False)):
         axes.semilogx(rows["lr"], rows["mean_dev_accuracy"], marker="o", color=f"C{i}",
                       label=rows["label"].iloc[0])
-        rate = chosen[model][0]
-        winner = rows[rows["lr"] == rate]
+        winner = rows[rows["chosen"]]
         if len(winner):
             axes.scatter(winner["lr"], winner["mean_dev_accuracy"], s=160, facecolors="none",
                          edgecolors=f"C{i}", linewidths=2)
@@ -161,6 +169,10 @@ def parse_args(argv=None):
     options.rates = sweep["rates"]
     options.length = options.length or sweep["length"]
     options.results_dir = options.results_dir or sweep["results_dir"]
+    # the sweep's own folder holds the whole sweep: a part of it is printed, not written there
+    options.given = given_options(parser, argv)
+    options.narrowed = (os.path.normpath(options.results_dir) == os.path.normpath(sweep["results_dir"])
+                        and bool(options.given & {"models", "length", "epochs", "train", "dev", "test"}))
     return options
 
 
@@ -179,7 +191,10 @@ def main(argv=None):
     else:
         records, _ = grid.train_grid(todo, options.data_dir, options.results_dir, options.jobs,
                                      options.force)
-    print(write_sweep_report(records, options, study_command("studies.sweep_learning_rates", argv)))
+    text = write_sweep_report(records, options, study_command("studies.sweep_learning_rates", argv),
+                              write=not options.narrowed)
+    print(text if not options.narrowed else
+          text + "\n(a part of the sweep: sweep.md, sweep.csv and sweep.png are left as they are)")
 
 
 if __name__ == "__main__":

@@ -42,10 +42,19 @@ def test_settings_of_other_models_and_at_their_defaults_are_left_out():
 
 
 def test_a_normalized_configuration_normalizes_to_itself():
-    for recipe in ("assignment", "modern"):
+    for recipe in ("assignment", "modern", "integrator"):
         for model in ("simple_rnn", "lstm", "alarmwork", "clockwork"):
-            config = configs.run_config(model, 50, 3, DATA, recipe)
+            config = configs.run_config(model, 50, 3, DATA, recipe, lr=1e-4)
             assert configs.normalize(config) == config
+
+
+def test_chrono_needs_a_t_max_above_2_and_no_forget_bias_on_top():
+    with pytest.raises(configs.ConfigError, match="T_max > 2"):
+        configs.run_config("lstm", 2, 0, DATA, "integrator", lr=1e-4)
+    with pytest.raises(configs.ConfigError, match="sets the forget-gate bias itself"):
+        configs.run_config("lstm", 10, 0, DATA, "modern", lstm_chrono=10)
+    assert configs.run_config("lstm", 10, 0, DATA, "modern", lstm_chrono=10,
+                              lstm_forget_bias=None)["lstm_chrono"] == 10.0
 
 
 def test_a_recipe_without_a_rate_and_momentum_with_adam_are_refused():

@@ -116,6 +116,19 @@ def test_repeated_values_train_one_run_each(tiny_data, tmp_path, capsys):
     assert grid.unique([config, dict(config), dict(config, seed=1)]) == [config, dict(config, seed=1)]
 
 
+def test_a_run_that_fails_ends_the_command_in_one_line_naming_it(tiny_data, tmp_path, monkeypatch):
+    def broken(config, arrays, **options):
+        raise ValueError("the weights went somewhere\nsecond line")
+
+    monkeypatch.setattr(training, "train_run", broken)
+    with pytest.raises(SystemExit) as exit_info:
+        train_rnn.main(["--models", "lstm", "--lengths", "4", "--epochs", "1", "--data-dir", tiny_data,
+                        "--results-dir", str(tmp_path), "--jobs", "1"])
+    message = str(exit_info.value.code)
+    assert message.startswith("error: LSTM L=4 seed=0 failed: ValueError: the weights went somewhere;")
+    assert "\n" not in message
+
+
 # ------------------------------------------------------------------------------ resuming a rung
 
 class Stop(KeyboardInterrupt):

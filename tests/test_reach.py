@@ -111,6 +111,7 @@ def test_a_tiny_real_climb_trains_both_recipes_and_draws_the_figure(tiny_data, t
     assert sorted(runs["recipe"]) == ["assignment", "modern"]
     assert set(runs["model"]) == {"Clockwork(1,2,4,8) P=4"}
     assert (tmp_path / "reach.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (tmp_path / "reach_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_a_longer_rung_that_becomes_ready_starts_before_shorter_runs_still_waiting(

@@ -396,7 +396,9 @@ def test_help_lists_what_each_recipe_sets(capsys):
     rates = ", ".join(f"{model} {rate:g}" for model, rate in MODERN_RATES.items())
     assert (f"modern optimizer adam, lr {rates}, momentum none, clip-grad-norm 1.0"
             in " ".join(printed.split()))
-    assert "integrator optimizer adam, lr not chosen yet" in " ".join(printed.split())
+    integrator = " ".join(printed.split()).split("integrator optimizer adam, lr ")[1]
+    for model, rate in recipes.RECIPES["integrator"]["lr"].items():
+        assert f"{model} {'(not chosen yet)' if rate is None else f'{rate:g}'}" in integrator
 
 
 @pytest.mark.parametrize("model, option", [

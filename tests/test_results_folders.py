@@ -62,6 +62,7 @@ def test_the_reach_readme_holds_the_current_reach_table():
     ("results/scalar_vs_vector.md", "results/README.md"),
     ("results/comparison.md", "results/clip1.0/README.md"),
     ("results/reach/sweep/sweep.md", "results/reach/README.md"),
+    ("results/reach/sweep_integrator/sweep.md", "results/reach/README.md"),
     ("results/reach/gradient_paths.md", "results/reach/README.md"),
     ("results/reach/lstm_ablation/accuracy.md", "results/reach/lstm_ablation/README.md"),
 ])

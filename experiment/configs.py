@@ -10,9 +10,15 @@ one form (types, settings of other models dropped, settings at the assignment's 
 out), and the key of a run (runs.run_key) is made from that form: two commands that train
 the same run find the same record. Settings newer than the first records are left out at
 their defaults (LEFT_OUT), so those records keep their key.
+
+The recipe's name changes nothing once its settings are resolved. A run is named after the
+first recipe whose every setting it has (modern with SGD and no clipping is, for
+AlarmworkNet, the assignment's run); a run that follows no recipe keeps the name it was
+made from, as the saved records do, and runs.find_record finds it under any name.
 """
 from experiment import recipes
 from models import DEFAULT_PERIODS
+
 ENGINE_MODELS = ("alarmwork", "clockwork")     # the models with a hand-derived BPTT engine
 
 # Left out of a configuration at these values (read back by `setting`).

@@ -46,6 +46,13 @@ def prepare_study(options, lengths, results_dirs):
     return options_of_length
 
 
+def print_report(text, narrowed, files):
+    """Print a study's table; a command that selected part of the study says that its folder's
+    files were left as they are."""
+    print(text if not narrowed else
+          f"{text}\n(a part of the study: {files} are left as they are)")
+
+
 def study_command(module, argv):
     """The command a study's report names as its maker: the study's own, without --report,
     --force and --jobs (none of them changes what the records hold)."""

@@ -35,7 +35,7 @@ from lib.atomic_files import atomic_write_text
 from lib.bptt import check_periods
 from lib.cli_types import given_options, positive_int, sequence_length
 from models import MODELS, build_model, count_parameters
-from studies.common import add_study_arguments, prepare_study, study_command
+from studies.common import add_study_arguments, prepare_study, print_report, study_command
 
 DEFAULT_MODELS = ("simple_rnn", "lstm", "alarmwork", "clockwork", "clockwork:35")
 DEFAULT_RECIPES = ("assignment", "modern")
@@ -410,8 +410,7 @@ def main(argv=None):
         climb(ladders, options)
     text = write_reach_report(ladders, options, study_command("studies.reach", argv),
                               write=not options.narrowed)
-    print(text if not options.narrowed else
-          text + "\n(a part of the study: reach.md, reach.csv and reach.png are left as they are)")
+    print_report(text, options.narrowed, "reach.md, reach.csv and reach.png")
 
 
 if __name__ == "__main__":

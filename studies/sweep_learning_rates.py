@@ -26,7 +26,7 @@ from experiment import configs, grid, recipes, report
 from experiment.runs import find_record
 from lib.atomic_files import atomic_write_text
 from lib.cli_types import given_options, sequence_length
-from studies.common import add_study_arguments, prepare_study, study_command
+from studies.common import add_study_arguments, prepare_study, print_report, study_command
 
 # per recipe: the rates tried, the length, the rate kept where none learns, and the folder
 SWEEPS = {
@@ -193,8 +193,7 @@ def main(argv=None):
                                      options.force)
     text = write_sweep_report(records, options, study_command("studies.sweep_learning_rates", argv),
                               write=not options.narrowed)
-    print(text if not options.narrowed else
-          text + "\n(a part of the sweep: sweep.md, sweep.csv and sweep.png are left as they are)")
+    print_report(text, options.narrowed, "sweep.md, sweep.csv and sweep.png")
 
 
 if __name__ == "__main__":

@@ -120,3 +120,15 @@ def test_the_integrator_recipe_holds_the_rates_its_committed_sweep_chose_or_none
             assert rate == float(chosen[chosen["model"] == model]["lr"].iloc[0]), model
         else:
             assert rate is None, f"{model}: a rate before its sweep is complete"
+
+
+def test_a_report_of_part_of_the_committed_sweep_prints_it_and_leaves_its_files(monkeypatch, capsys):
+    monkeypatch.chdir(ROOT)
+    files = {name: open(os.path.join(SWEEP_DIR, name), "rb").read()
+             for name in ("sweep.md", "sweep.csv", "sweep.png")}
+    sweep.main(["--report", "--models", "lstm"])
+    printed = capsys.readouterr().out
+    assert "| LSTM " in printed and "| SimpleRNN " not in printed
+    assert "sweep.md, sweep.csv and sweep.png are left as they are" in printed
+    for name, content in files.items():
+        assert open(os.path.join(SWEEP_DIR, name), "rb").read() == content, name

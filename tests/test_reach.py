@@ -121,3 +121,14 @@ def test_a_longer_rung_that_becomes_ready_starts_before_shorter_runs_still_waiti
     reach.main(climb_argv(tiny_data, tmp_path))
     assert calls == [("lstm", 4, 0), ("lstm", 4, 1), ("lstm", 7, 0), ("lstm", 7, 1),
                      ("alarmwork", 4, 0), ("alarmwork", 4, 1), ("alarmwork", 7, 0), ("alarmwork", 7, 1)]
+
+
+def test_a_data_flag_that_contradicts_the_data_set_is_a_one_line_error(tiny_data, tmp_path):
+    argv = climb_argv(tiny_data, tmp_path)
+    argv[argv.index("--train") + 1] = "100"          # the file holds 60 training samples
+    with pytest.raises(SystemExit) as exit_info:
+        reach.main(argv)
+    message = str(exit_info.value.code)
+    assert message.startswith("error: ") and "than --train 100" in message and "\n" not in message
+    assert not (tmp_path / "assignment" / "runs").exists() or not any(
+        (tmp_path / "assignment" / "runs").iterdir())

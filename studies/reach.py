@@ -38,7 +38,9 @@ from models import MODELS, build_model, count_parameters
 from studies.common import add_study_arguments, prepare_study, print_report, study_command
 
 DEFAULT_MODELS = ("simple_rnn", "lstm", "alarmwork", "clockwork", "clockwork:35")
-DEFAULT_RECIPES = ("assignment", "modern")
+# every recipe whose learning rates are chosen; one joins the study when its sweep is complete
+DEFAULT_RECIPES = tuple(name for name, values in recipes.RECIPES.items()
+                        if not isinstance(values["lr"], dict) or None not in values["lr"].values())
 DEFAULT_LENGTHS = (10, 50, 100, 200, 500, 1000, 2000)
 DEFAULT_SEEDS = 5
 REACHED_FRACTION = 3 / 5     # a rung is reached when at least 3 of its 5 runs solve the task

@@ -13,8 +13,10 @@ SEQ_LEN = "L"   # a setting that a recipe sets to each run's sequence length
 # "lr" is one rate, or a rate per model (the registry's names). The modern rates are the
 # winners of the sweep on dev data in results/reach/sweep/ (python -m studies.sweep_learning_rates);
 # SimpleRNN and Clockwork left the plateau at no rate there and keep the fallback 1e-3. The
-# integrator recipe's rates are chosen by its own sweep at L = 500 (results/reach/sweep_integrator/);
-# until a model's rate is chosen, its runs need an explicit --lr. Tests check both against the sweeps.
+# integrator recipe's rates are chosen by its own sweep at L = 500 (results/reach/sweep_integrator/):
+# Clockwork left the plateau at no rate and keeps that sweep's fallback, 1e-4. A recipe may hold
+# None for a model whose sweep has not ended: its runs then need an explicit --lr. Tests check
+# the rates against the sweeps.
 RECIPES = {
     "assignment": {"optimizer": "sgd", "lr": 0.01, "momentum": 0.9, "clip_grad_norm": None,
                    "lstm_forget_bias": None, "nonlinearity": "tanh", "recurrent_init": "default",
@@ -29,7 +31,7 @@ RECIPES = {
     # clocked layers' identity scaled to an average; nn.LSTM with chrono initialization at
     # T_max = L (Tallec & Ollivier 2018) and no forget bias on top
     "integrator": {"optimizer": "adam",
-                   "lr": {"simple_rnn": 3e-4, "lstm": None, "alarmwork": None, "clockwork": None},
+                   "lr": {"simple_rnn": 3e-4, "lstm": 3e-4, "alarmwork": 3e-4, "clockwork": 1e-4},
                    "momentum": None, "clip_grad_norm": 1.0, "lstm_forget_bias": None,
                    "nonlinearity": "relu", "recurrent_init": "integrator", "lstm_chrono": SEQ_LEN},
 }

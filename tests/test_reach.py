@@ -103,12 +103,13 @@ def test_report_rebuilds_from_the_records_without_training(tiny_data, tmp_path, 
 
 # ------------------------------------------------------------------------------ a real climb
 
-def test_a_tiny_real_climb_trains_both_recipes_and_draws_the_figure(tiny_data, tmp_path):
+def test_a_tiny_real_climb_trains_every_recipe_and_draws_the_figure(tiny_data, tmp_path):
     reach.main(["--models", "clockwork:4", "--lengths", "4", "--seeds", "1", "--epochs", "1",
                 "--train", "60", "--dev", "20", "--test", "20", "--data-dir", tiny_data,
                 "--results-dir", str(tmp_path), "--jobs", "1"])
     runs = pd.read_csv(tmp_path / "reach.csv")
-    assert sorted(runs["recipe"]) == ["assignment", "modern"]
+    assert sorted(runs["recipe"]) == sorted(reach.DEFAULT_RECIPES) == sorted(
+        ["assignment", "modern", "integrator"])
     assert set(runs["model"]) == {"Clockwork(1,2,4,8) P=4"}
     assert (tmp_path / "reach.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (tmp_path / "reach_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -226,15 +226,15 @@ def rebuild_folder_report(results_dir, records=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    request = request_of(args)
     if args.report:
-        request = request_of(args)
         records = selection.saved_records(args.results_dir, request)
         if not request.narrowed:
             rebuild_folder_report(args.results_dir, records)
     else:
         try:
             data_options = prepare_data(args.data_dir, args.lengths, data.sizes_from(args),
-                                        args.data_seed, request_of(args).data)
+                                        args.data_seed, request.data)
             grid.check_writable(args.results_dir)
         except (data.DataError, OSError) as error:
             sys.exit(f"error: {error}")

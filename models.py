@@ -36,6 +36,7 @@ def xavier_uniform_(weight, generator=None):
 NONLINEARITIES = bptt.NONLINEARITIES      # ("tanh", "relu"); tanh is the assignment's
 ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu}
 RECURRENT_INITS = ("default", "integrator")
+RECURRENT_BOUNDS = ("integrator",)   # bound_recurrence_; off (None) by default
 DEFAULT_PERIODS = (1, 2, 4, 8)   # ClockworkRNN's clocks, unless told otherwise
 
 
@@ -231,6 +232,21 @@ class ClockworkRNN(nn.Module):
 # ------------------------------------------------------------------------------ starts (recurrent init)
 
 
+def recurrent_matrices(model):
+    """[(W, s)]: every recurrent matrix of a SimpleRNN, AlarmworkRNN or ClockworkRNN, with the
+    spectral norm s of its integrator start: 1 for nn.RNN's weight_hh, 1/(K - k) for clocked
+    layer k of K, which reads the sum of K - k states (`start_as_integrator_`)."""
+    if isinstance(model, SimpleRNN):
+        return [(getattr(model.rnn, f"weight_hh_l{layer}"), 1.0) for layer in range(model.rnn.num_layers)]
+    if isinstance(model, (AlarmworkRNN, ClockworkRNN)):
+        W_rec = (model.W_rec1, model.W_rec2) if isinstance(model, AlarmworkRNN) else tuple(model.W_rec)
+        return [(W, 1.0 / (len(W_rec) - k)) for k, W in enumerate(W_rec)]
+    if isinstance(model, (LSTM, nn.LSTM)):
+        raise ValueError("an LSTM does not start as an integrator: use chrono_init_(model.lstm, t_max)")
+    raise ValueError(f"integrator starts are defined for SimpleRNN, AlarmworkRNN and ClockworkRNN, "
+                     f"not {type(model).__name__}")
+
+
 def start_as_integrator_(model):
     """Set a model's recurrent weights so that, untrained, it carries its state on unchanged.
 
@@ -242,28 +258,36 @@ def start_as_integrator_(model):
     W_rec1 = I/2, W_rec2 = I); every b_in_k = 0. Input and output weights keep their init.
     The LSTM has a start of its own, `chrono_init_`. Returns the model.
     """
+    matrices = recurrent_matrices(model)
+    if isinstance(model, SimpleRNN):
+        biases = [getattr(model.rnn, f"bias_{kind}_l{layer}")
+                  for layer in range(model.rnn.num_layers) for kind in ("ih", "hh")]
+    else:
+        biases = (model.b_in1, model.b_in2) if isinstance(model, AlarmworkRNN) else tuple(model.b_in)
     with torch.no_grad():
-        if isinstance(model, SimpleRNN):
-            for layer in range(model.rnn.num_layers):
-                weight_hh = getattr(model.rnn, f"weight_hh_l{layer}")
-                weight_hh.copy_(torch.eye(*weight_hh.shape, dtype=weight_hh.dtype))
-                getattr(model.rnn, f"bias_ih_l{layer}").zero_()
-                getattr(model.rnn, f"bias_hh_l{layer}").zero_()
-        elif isinstance(model, (AlarmworkRNN, ClockworkRNN)):
-            if isinstance(model, AlarmworkRNN):
-                W_rec, b_in = (model.W_rec1, model.W_rec2), (model.b_in1, model.b_in2)
-            else:
-                W_rec, b_in = model.W_rec, model.b_in
-            K = len(W_rec)
-            for k in range(K):                        # s_k sums K - k states: read their mean
-                W_rec[k].copy_(torch.eye(W_rec[k].shape[0], dtype=W_rec[k].dtype) / (K - k))
-                b_in[k].zero_()
-        elif isinstance(model, (LSTM, nn.LSTM)):
-            raise ValueError("an LSTM does not start as an integrator: use "
-                             "chrono_init_(model.lstm, t_max)")
-        else:
-            raise ValueError(f"start_as_integrator_ knows SimpleRNN, AlarmworkRNN and ClockworkRNN, "
-                             f"not {type(model).__name__}")
+        for W, scale in matrices:
+            W.copy_(torch.eye(W.shape[0], dtype=W.dtype) * scale)
+        for bias in biases:
+            bias.zero_()
+    return model
+
+
+def bound_recurrence_(model):
+    """Keep every recurrent matrix within the spectral norm of its integrator start (1 for
+    SimpleRNN; 1/(K - k) for clocked layer k): singular values above it are cut down to it,
+    the nearest such matrix (in the Frobenius norm), as in the singular-value constraints of
+    Vorontsov et al. (2017), "On orthogonality and learning recurrent networks with long term
+    dependencies". With relu, |relu(a)| <= |a|, so then |h[l]| <= |h[l-1]| + |W_in x[l] + b|:
+    a state grows at most linearly in l, never as rho^l, and cannot overflow at any length.
+    A matrix already within its bound, or holding non-finite numbers, is left as it is.
+    Returns the model."""
+    with torch.no_grad():
+        for W, limit in recurrent_matrices(model):
+            if not bool(torch.isfinite(W).all()):
+                continue
+            U, S, Vh = torch.linalg.svd(W.double())
+            if S[0] > limit:
+                W.copy_((U * S.clamp(max=limit)) @ Vh)
     return model
 
 

@@ -30,7 +30,7 @@ from experiment.datasets import DATA_FLAGS, prepare_data
 from lib.bptt import check_periods
 from lib.cli_types import (NONE, finite_float, given_options, non_negative_float, non_negative_int,
                            or_none, positive_float, positive_int)
-from models import ENGINES, MODELS, NONLINEARITIES, RECURRENT_INITS
+from models import ENGINES, MODELS, NONLINEARITIES, RECURRENT_BOUNDS, RECURRENT_INITS
 
 ASSIGNMENT_MODELS = ("simple_rnn", "lstm", "alarmwork")   # the default grid: the assignment's table
 
@@ -40,8 +40,9 @@ SETTING_FLAGS = {"epochs": "epochs", "batch_size": "batch_size", "hidden": "hidd
                  "device": "device", "recipe": "recipe", "optimizer": "optimizer", "lr": "lr",
                  "momentum": "momentum", "clip_grad_norm": "clip_grad_norm",
                  "lstm_forget_bias": "lstm_forget_bias", "nonlinearity": "nonlinearity",
-                 "recurrent_init": "recurrent_init", "lstm_chrono": "lstm_chrono"}
-OFF_OR_VALUE = ("clip_grad_norm", "lstm_forget_bias", "lstm_chrono")   # 'none' turns them off
+                 "recurrent_init": "recurrent_init", "lstm_chrono": "lstm_chrono",
+                 "recurrent_bound": "recurrent_bound"}
+OFF_OR_VALUE = ("clip_grad_norm", "lstm_forget_bias", "lstm_chrono", "recurrent_bound")   # 'none' turns them off
 
 
 def build_parser():
@@ -132,6 +133,10 @@ def build_parser():
     recipe.add_argument("--lstm-chrono", type=or_none(positive_float), metavar="T_MAX",
                         help="chrono initialization of the LSTM's input and forget biases for "
                              "time scales up to T_MAX; 'none' turns it off (default: the recipe's)")
+    recipe.add_argument("--recurrent-bound", choices=[*RECURRENT_BOUNDS, NONE],
+                        help="after every step, cut the recurrent matrices' singular values down "
+                             "to their integrator start's (1; 1/(K-k) for clocked layer k of K); "
+                             "'none' leaves them free (default: the recipe's)")
     return parser
 
 

@@ -23,14 +23,15 @@ ENGINE_MODELS = ("alarmwork", "clockwork")     # the models with a hand-derived 
 
 # Left out of a configuration at these values (read back by `setting`).
 LEFT_OUT = {"recipe": "assignment", "optimizer": "sgd", "lstm_forget_bias": None, "periods": None,
-            "nonlinearity": "tanh", "recurrent_init": "default", "lstm_chrono": None}
+            "nonlinearity": "tanh", "recurrent_init": "default", "lstm_chrono": None,
+            "recurrent_bound": None}
 
 # The settings a recipe sets (recipes.RECIPES), in a configuration's terms.
 TRAINING_SETTINGS = ("optimizer", "lr", "momentum", "clip_grad_norm", "lstm_forget_bias",
-                     "nonlinearity", "recurrent_init", "lstm_chrono")
+                     "nonlinearity", "recurrent_init", "lstm_chrono", "recurrent_bound")
 REAL_VALUED = ("lr", "momentum", "clip_grad_norm", "lstm_forget_bias", "lstm_chrono")
 LSTM_ONLY = ("lstm_forget_bias", "lstm_chrono")
-NOT_LSTM = ("nonlinearity", "recurrent_init")   # nn.LSTM's gates fix its nonlinearity and start
+NOT_LSTM = ("nonlinearity", "recurrent_init", "recurrent_bound")   # nn.LSTM's gates fix these
 
 FROM_RECIPE = object()   # an argument not given: the recipe's value
 
@@ -49,8 +50,8 @@ def run_config(model, seq_len, seed, data, recipe="assignment", *, epochs=50, ba
                **overrides):
     """The normalized configuration of one run: `recipe`'s settings, each overridden by the
     keyword of its name where one is given (optimizer, lr, momentum, clip_grad_norm,
-    lstm_forget_bias, nonlinearity, recurrent_init, lstm_chrono; None turns clipping, the forget
-    bias or chrono off). `data` holds the generator options of the data set."""
+    lstm_forget_bias, nonlinearity, recurrent_init, lstm_chrono, recurrent_bound; None turns
+    clipping, the forget bias, chrono or the bound off). `data` holds the generator options of the data set."""
     return normalize({
         "model": model, "seq_len": seq_len, "seed": seed, "epochs": epochs,
         "batch_size": batch_size, "hidden": hidden, "engine": engine, "shuffle": shuffle,
@@ -60,7 +61,8 @@ def run_config(model, seq_len, seed, data, recipe="assignment", *, epochs=50, ba
 
 def resolve_recipe(model, seq_len, recipe, optimizer=None, lr=None, momentum=None,
                    clip_grad_norm=FROM_RECIPE, lstm_forget_bias=FROM_RECIPE,
-                   nonlinearity=FROM_RECIPE, recurrent_init=FROM_RECIPE, lstm_chrono=FROM_RECIPE):
+                   nonlinearity=FROM_RECIPE, recurrent_init=FROM_RECIPE, lstm_chrono=FROM_RECIPE,
+                   recurrent_bound=FROM_RECIPE):
     """{setting: value} of every training setting of one run of `model` at `seq_len`."""
     values = recipes.RECIPES[recipe]
     optimizer = optimizer or values["optimizer"]
@@ -85,7 +87,8 @@ def resolve_recipe(model, seq_len, recipe, optimizer=None, lr=None, momentum=Non
                 "lstm_forget_bias": chosen("lstm_forget_bias", lstm_forget_bias),
                 "nonlinearity": chosen("nonlinearity", nonlinearity),
                 "recurrent_init": chosen("recurrent_init", recurrent_init),
-                "lstm_chrono": chosen("lstm_chrono", lstm_chrono)}
+                "lstm_chrono": chosen("lstm_chrono", lstm_chrono),
+                "recurrent_bound": chosen("recurrent_bound", recurrent_bound)}
     if model == "lstm" and settings["lstm_chrono"] is not None:
         if not settings["lstm_chrono"] > 2:
             raise ConfigError(f"chrono initialization needs T_max > 2, got {settings['lstm_chrono']}"

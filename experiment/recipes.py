@@ -1,8 +1,9 @@
 """Recipes: named sets of the settings that say how the weights move and how they start.
 
 A recipe sets the optimizer, its learning rate (one, or one per model), SGD's momentum,
-gradient clipping, the LSTM's forget-gate bias, and the start of the recurrence (the
-nonlinearity, the recurrent initialization, chrono initialization of nn.LSTM). The data and
+gradient clipping, the LSTM's forget-gate bias, the start of the recurrence (the
+nonlinearity, the recurrent initialization, chrono initialization of nn.LSTM), and whether
+the recurrent matrices are kept within a spectral norm. The data and
 the budget are the protocol's and stay the same (SPEC.md, section "6. Recipes").
 """
 from lib.cli_types import NONE
@@ -20,21 +21,27 @@ SEQ_LEN = "L"   # a setting that a recipe sets to each run's sequence length
 RECIPES = {
     "assignment": {"optimizer": "sgd", "lr": 0.01, "momentum": 0.9, "clip_grad_norm": None,
                    "lstm_forget_bias": None, "nonlinearity": "tanh", "recurrent_init": "default",
-                   "lstm_chrono": None},
+                   "lstm_chrono": None, "recurrent_bound": None},
     "modern": {"optimizer": "adam",
                "lr": {"simple_rnn": 1e-3, "lstm": 3e-3, "alarmwork": 3e-4, "clockwork": 1e-3},
                "momentum": None,
                "clip_grad_norm": 1.0,      # Pascanu et al. 2013
                "lstm_forget_bias": 1.0,    # Gers et al. 2000; Jozefowicz et al. 2015
-               "nonlinearity": "tanh", "recurrent_init": "default", "lstm_chrono": None},
+               "nonlinearity": "tanh", "recurrent_init": "default", "lstm_chrono": None,
+               "recurrent_bound": None},
     # every network starts as an integrator: ReLU with an identity start (Le et al. 2015), the
     # clocked layers' identity scaled to an average; nn.LSTM with chrono initialization at
     # T_max = L (Tallec & Ollivier 2018) and no forget bias on top
     "integrator": {"optimizer": "adam",
                    "lr": {"simple_rnn": 3e-4, "lstm": 3e-4, "alarmwork": 3e-4, "clockwork": 1e-4},
                    "momentum": None, "clip_grad_norm": 1.0, "lstm_forget_bias": None,
-                   "nonlinearity": "relu", "recurrent_init": "integrator", "lstm_chrono": SEQ_LEN},
+                   "nonlinearity": "relu", "recurrent_init": "integrator", "lstm_chrono": SEQ_LEN,
+                   "recurrent_bound": None},
 }
+# The integrator recipe with every recurrent matrix kept within its start's spectral norm
+# (models.bound_recurrence_): a remedy for the ReLU networks' divergence at long lengths
+# (results/reach/divergence/). It keeps the integrator recipe's rates.
+RECIPES["integrator_bounded"] = {**RECIPES["integrator"], "recurrent_bound": "integrator"}
 
 
 def optimizer_recipe(recipe, optimizer):

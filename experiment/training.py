@@ -23,7 +23,7 @@ from experiment.configs import setting
 from lib.atomic_files import atomic_write
 from lib.bptt import limit_blas_to_one_thread
 from lib.machine import blas_kernel, cpu_model
-from models import build_model, chrono_init_, start_as_integrator_
+from models import bound_recurrence_, build_model, chrono_init_, start_as_integrator_
 
 STOP_DEV_ACCURACY = 99.5  # per cent; training stops when dev accuracy is above this
 EVAL_BATCH = 1000
@@ -89,29 +89,39 @@ def make_optimizer(config, parameters):
     return torch.optim.Adam(parameters, lr=config["lr"])
 
 
-def training_step(config, model):
+def training_step(config, model, watch=None):
     """(optimizer, step): the protocol's training step on one batch, step(x, t) -> (loss, the
     gradient norm before clipping), with the configuration's optimizer and clipping. The
-    benchmarks time this same step."""
+    benchmarks time this same step. With the integrator bound, every step ends by cutting the
+    recurrent matrices back within their start's spectral norm (models.bound_recurrence_). `watch(model, x, loss)`, where given, looks at the model
+    and its gradients after the backward pass and before clipping (studies.divergence); it must
+    not change them."""
     optimizer = make_optimizer(config, model.parameters())
     loss_fn = nn.MSELoss()
+    bounded = setting(config, "recurrent_bound") == "integrator"
 
     def step(x, t):
         optimizer.zero_grad()
         loss = loss_fn(model(x), t)
         loss.backward()
+        if watch is not None:
+            watch(model, x, loss)
         grad_norm = clip_or_measure(model.parameters(), config["clip_grad_norm"])
         optimizer.step()
+        if bounded:
+            bound_recurrence_(model)
         return loss, grad_norm
     return optimizer, step
 
 
-def train_run(config, arrays, show_progress=True, progress_position=None, checkpoint=None):
+def train_run(config, arrays, show_progress=True, progress_position=None, checkpoint=None,
+              watch=None):
     """Train one model on one length as the protocol says; returns the run record.
 
     With a `checkpoint` path, the run's whole state is saved there after every epoch, and a
     run that finds a checkpoint of its own configuration goes on from it: a long run that is
     stopped loses at most one epoch, and the record is the same as without the stop.
+    `watch` is handed to `training_step`.
     """
     torch.set_num_threads(1)
     limit_blas_to_one_thread()      # the bptt engine's NumPy products (lib/bptt.py says why)
@@ -122,7 +132,7 @@ def train_run(config, arrays, show_progress=True, progress_position=None, checkp
         torch.from_numpy(arrays[k]).to(device)
         for k in ("x_train", "t_train", "x_dev", "t_dev", "x_test", "t_test"))
     t_train = t_train.unsqueeze(1)
-    optimizer, step = training_step(config, model)
+    optimizer, step = training_step(config, model, watch)
     shuffler = torch.Generator().manual_seed(config["seed"])
     batch_size, num_train = config["batch_size"], len(x_train)
 

@@ -91,3 +91,17 @@ def test_a_run_saved_under_another_recipes_name_is_found_not_trained_again(tmp_p
 def test_recipes_set_the_same_settings():
     names = {frozenset(values) for values in recipes.RECIPES.values()}
     assert names == {frozenset(configs.TRAINING_SETTINGS)}
+
+
+def test_the_bounded_variant_is_the_integrator_recipe_with_the_bound_and_keeps_its_rates():
+    assert recipes.RECIPES["integrator_bounded"] == {**recipes.RECIPES["integrator"],
+                                                     "recurrent_bound": "integrator"}
+    plain = configs.run_config("simple_rnn", 500, 0, DATA, "integrator")
+    bounded = configs.run_config("simple_rnn", 500, 0, DATA, "integrator_bounded")
+    assert "recurrent_bound" not in plain                   # off: left out, the key is kept
+    assert bounded == {**plain, "recipe": "integrator_bounded", "recurrent_bound": "integrator"}
+    # the bound turned off again is the plain recipe's run; an LSTM has no bound to keep
+    assert configs.run_config("simple_rnn", 500, 0, DATA, "integrator_bounded",
+                              recurrent_bound=None) == plain
+    lstm = configs.run_config("lstm", 500, 0, DATA, "integrator_bounded")
+    assert lstm == configs.run_config("lstm", 500, 0, DATA, "integrator")

@@ -488,3 +488,65 @@ def test_chrono_draws_the_same_biases_under_the_same_seed_and_others_under_anoth
 def test_chrono_needs_t_max_above_2(t_max):
     with pytest.raises(ValueError, match="t_max > 2"):
         models.chrono_init_(nn.LSTM(2, 4), t_max)
+
+
+# ------------------------------------------------------------------------------ the bound
+
+@pytest.mark.parametrize("name, limits", [("simple_rnn", [1.0]), ("alarmwork", [0.5, 1.0]),
+                                          ("clockwork", [0.25, 1 / 3, 0.5, 1.0])])
+def test_bound_cuts_each_recurrent_matrix_to_its_integrator_starts_norm(name, limits):
+    model = relu_integrator(name)
+    matrices = models.recurrent_matrices(model)
+    assert [limit for _, limit in matrices] == pytest.approx(limits)
+    for W, limit in matrices:                       # the start sits on the bound
+        assert float(torch.linalg.matrix_norm(W.detach(), 2)) == pytest.approx(limit)
+    torch.manual_seed(3)
+    with torch.no_grad():
+        for W, _ in matrices:
+            W.copy_(torch.randn_like(W))            # singular values up to about 2 sqrt(50)
+    before = [W.detach().double().clone() for W, _ in matrices]
+    assert models.bound_recurrence_(model) is model
+    for (W, limit), old in zip(matrices, before):
+        U, S, Vh = torch.linalg.svd(old)
+        expected = (U * S.clamp(max=limit)) @ Vh    # singular values cut, directions kept
+        torch.testing.assert_close(W.detach().double(), expected, rtol=0, atol=1e-5)
+        assert float(torch.linalg.matrix_norm(W.detach(), 2)) <= limit * (1 + 1e-5)
+
+
+def test_bound_leaves_a_matrix_within_it_and_a_non_finite_one_as_they_are():
+    model = relu_integrator("simple_rnn")
+    W = model.rnn.weight_hh_l0
+    with torch.no_grad():
+        W.mul_(0.7)
+    within = W.detach().clone()
+    models.bound_recurrence_(model)
+    assert torch.equal(W.detach(), within)
+    with torch.no_grad():
+        W[0, 0] = float("nan")
+    broken = W.detach().clone()
+    models.bound_recurrence_(model)
+    assert torch.equal(W.detach().isnan(), broken.isnan()) and torch.equal(W.detach()[1:], broken[1:])
+
+
+def test_a_bounded_relu_state_grows_at_most_linearly_where_a_free_one_grows_geometrically():
+    """|h[l]| <= |h[l-1]| + |W_ih x[l] + b| under the bound: at L = 1000 no more than L times the
+    largest input term, while the same matrix scaled to spectral radius 1.1 overflows float32."""
+    torch.manual_seed(0)
+    model = SimpleRNN(num_hidden=20, nonlinearity="relu")
+    x = torch.rand(3, 1000, 2)
+    with torch.no_grad():
+        A = torch.randn(20, 20).abs()                # a positive matrix: relu keeps its growth
+        model.rnn.weight_hh_l0.copy_(1.1 * A / torch.linalg.eigvals(A).abs().max())
+        free, _ = model.rnn(x)
+        assert not torch.isfinite(free[:, -1]).all()
+        models.bound_recurrence_(model)
+        bounded, _ = model.rnn(x)
+        drive = (x @ model.rnn.weight_ih_l0.T + model.rnn.bias_ih_l0 + model.rnn.bias_hh_l0).norm(dim=2)
+    steps = torch.arange(1, 1001)
+    assert (bounded.norm(dim=2) <= drive.cumsum(dim=1) * (1 + 1e-4)).all()
+    assert (bounded.norm(dim=2).max() <= steps.max() * drive.max() * (1 + 1e-4))
+
+
+def test_bound_refuses_the_lstm():
+    with pytest.raises(ValueError, match="chrono_init_"):
+        models.bound_recurrence_(models.build_model("lstm", num_hidden=4))

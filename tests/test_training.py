@@ -266,3 +266,37 @@ def test_the_committed_alarmwork_run_at_l_10_is_reproduced_bit_for_bit(tmp_path)
                                                                committed["test_accuracy"])
     assert [{k: h[k] for k in committed_epoch} for h, committed_epoch in
             zip(record["history"], committed["history"])] == committed["history"]
+
+
+def test_a_bounded_run_keeps_weight_hh_within_norm_1_after_every_step():
+    torch.manual_seed(0)
+    config = {"model": "simple_rnn", "hidden": 8, "engine": None, "optimizer": "adam", "lr": 0.3,
+              "clip_grad_norm": None, "nonlinearity": "relu", "recurrent_init": "integrator"}
+    x, t = torch.rand(16, 30, 2), torch.rand(16, 1)
+    norms = {}
+    for bound in (None, "integrator"):
+        torch.manual_seed(0)
+        model = training.make_model(config)
+        _, step = training.training_step({**config, "recurrent_bound": bound}, model)
+        largest = 0.0
+        for _ in range(5):
+            step(x, t)
+            largest = max(largest, float(torch.linalg.matrix_norm(model.rnn.weight_hh_l0.detach(), 2)))
+        norms[bound] = largest
+    assert norms[None] > 1.5                       # a large rate moves weight_hh off norm 1
+    assert norms["integrator"] <= 1 + 1e-5
+
+
+def test_watch_sees_each_batch_before_clipping_and_changes_nothing():
+    config = {"model": "simple_rnn", "hidden": 8, "engine": None, "optimizer": "adam", "lr": 0.01,
+              "clip_grad_norm": 1e-3}
+    x, t = torch.rand(16, 30, 2), torch.rand(16, 1)
+    seen, results = [], []
+    for watch in (None, lambda model, x, loss: seen.append(
+            (loss.item(), sum(float(p.grad.pow(2).sum()) for p in model.parameters()) ** 0.5))):
+        torch.manual_seed(0)
+        model = training.make_model(config)
+        _, step = training.training_step(config, model, watch)
+        results.append([float(step(x, t)[1]) for _ in range(3)] + [model.rnn.weight_hh_l0.detach()])
+    assert results[0][:3] == results[1][:3] and torch.equal(results[0][3], results[1][3])
+    assert [norm for _, norm in seen] == pytest.approx(results[1][:3], rel=1e-5)   # unclipped norms

@@ -1,0 +1,222 @@
+"""Why a ReLU network started as an integrator diverges: the ladder's runs again, batch by batch.
+
+    python -m studies.divergence                       # SimpleRNN, integrator recipe, L = 500, seeds 0, 2, 3, 4
+    python -m studies.divergence --quick               # the whole path in seconds (the tests run it)
+
+The integrator recipe's SimpleRNN (ReLU, weight_hh = I at the start) lost two of its five
+runs at L = 500 to a non-finite loss. This trains the same runs again, the same configuration
+on the same data, and after every batch's backward pass records what the run's record does
+not hold: the loss; the gradient of each weight before clipping; the spectral radius rho (the
+largest |eigenvalue|) and the spectral norm (the largest singular value) of weight_hh; and the
+largest hidden-state norm over the batch and the steps. A ReLU state has no ceiling: along
+weight_hh's leading eigenvector it grows as rho^l, and float32 overflows (3.4e38) once
+rho^L > 3.4e38, that is rho > 3.4e38^(1/L): 1.19 at L = 500, 1.09 at L = 1000, against 2.4 at
+L = 100. The training is the ladder's own (experiment.training.train_run), only watched, so
+the dev accuracy of every epoch must equal the saved record's; the report says whether it does.
+Writes divergence.csv (one row per batch), divergence.md and divergence.png.
+"""
+import argparse
+import math
+import os
+import sys
+
+from matplotlib.figure import Figure
+import numpy as np
+import pandas as pd
+import torch
+from tabulate import tabulate
+
+import generate_data_adding_problem as data
+from experiment import configs, report, training
+from experiment.datasets import prepare_data
+from experiment.runs import find_record
+from lib.atomic_files import atomic_write_text
+from lib.cli_types import non_negative_int, positive_int, sequence_length
+from studies.common import study_command
+
+FLOAT32_MAX = float(torch.finfo(torch.float32).max)
+RESULTS_DIR = os.path.join("results", "reach", "divergence")
+LADDER_DIR = os.path.join("results", "reach")         # where the ladder's records are
+WEIGHTS = {"weight_hh": ("rnn.weight_hh_l0",), "weight_ih": ("rnn.weight_ih_l0",),
+           "biases": ("rnn.bias_ih_l0", "rnn.bias_hh_l0"), "output": ("linear.weight", "linear.bias")}
+
+
+def overflow_radius(seq_len):
+    """The spectral radius above which rho^L passes float32's largest number."""
+    return math.exp(math.log(FLOAT32_MAX) / seq_len)
+
+
+class Watcher:
+    """Called by the training step after every backward pass; keeps one row per batch."""
+
+    def __init__(self, seed, batches_per_epoch):
+        self.seed, self.batches_per_epoch, self.rows = seed, batches_per_epoch, []
+
+    def __call__(self, model, x, loss):
+        parameters = dict(model.named_parameters())
+        batch = len(self.rows)
+        row = {"seed": self.seed, "epoch": batch // self.batches_per_epoch, "batch": batch,
+               "loss": loss.item()}
+        for name, members in WEIGHTS.items():
+            squares = sum(float(parameters[m].grad.double().pow(2).sum()) for m in members)
+            row[f"grad_{name}"] = math.sqrt(squares)
+        with torch.no_grad():
+            weight_hh = parameters["rnn.weight_hh_l0"].double()
+            finite = bool(torch.isfinite(weight_hh).all())
+            row["spectral_radius"] = (float(torch.linalg.eigvals(weight_hh).abs().max())
+                                      if finite else math.nan)
+            row["spectral_norm"] = float(torch.linalg.matrix_norm(weight_hh, 2)) if finite else math.nan
+            states, _ = model.rnn(x)                              # (N, L, P), every step
+            row["state_norm_max"] = float(states.double().norm(dim=2).max())
+        self.rows.append(row)
+
+
+def watched_run(config, arrays):
+    """Train `config` as the ladder does, watched; (record, rows of every batch)."""
+    watcher = Watcher(config["seed"], math.ceil(len(arrays["x_train"]) / config["batch_size"]))
+    record = training.train_run(config, arrays, watch=watcher)
+    return record, pd.DataFrame(watcher.rows)
+
+
+def reproduces(record, saved):
+    """Whether the watched run's dev accuracy at every epoch equals the saved run's."""
+    if saved is None:
+        return "no saved run to compare"
+    ours = [h["dev_accuracy"] for h in record["history"]]
+    theirs = [h["dev_accuracy"] for h in saved["history"]][:len(ours)]
+    if ours == theirs:
+        return f"yes, dev accuracy equal at epochs 0-{len(ours) - 1}"
+    return f"NO: dev accuracy {ours} here, {theirs} in the record"
+
+
+def summary_row(rows, record, saved, seq_len):
+    """What happened in one run: where the state first passed 1e6 and where the loss stopped
+    being finite, and rho and the gradients there."""
+    big = rows[rows["state_norm_max"] > 1e6]
+    broken = rows[~np.isfinite(rows["loss"])]
+    first_big = big.iloc[0] if len(big) else None
+    line = {"seed": int(rows["seed"].iloc[0]),
+            "saved run": (saved["status"] + (f" in epoch {saved['diverged_epoch']}"
+                                             if saved["status"] == "diverged" else
+                                             f", test {saved['test_accuracy']:.1f} %"))
+            if saved else "none",
+            "batches": len(rows),
+            "rho at start": f"{rows['spectral_radius'].iloc[0]:.3f}",
+            "max rho": f"{rows['spectral_radius'].max():.3f}",
+            "batches with rho > rho*": int((rows["spectral_radius"] > overflow_radius(seq_len)).sum()),
+            "batches with state > 1e6": len(big),
+            "first state > 1e6": ("-" if first_big is None else
+                               f"batch {int(first_big['batch'])} (rho {first_big['spectral_radius']:.3f})"),
+            "first non-finite loss": ("-" if not len(broken) else
+                                      f"batch {int(broken.iloc[0]['batch'])} "
+                                      f"(rho {broken.iloc[0]['spectral_radius']:.3f})"),
+            "reproduces the record": reproduces(record, saved)}
+    return line
+
+
+def gradient_shares(rows):
+    """Per run: each weight's share of the squared gradient, median over ordinary batches (state
+    under 1e6) and over the batches whose state passed 1e6."""
+    lines = []
+    for seed, run in rows.groupby("seed"):
+        for label, part in (("state <= 1e6", run[run["state_norm_max"] <= 1e6]),
+                            ("state > 1e6", run[run["state_norm_max"] > 1e6])):
+            squares = part[[f"grad_{w}" for w in WEIGHTS]].pow(2)
+            finite = squares[np.isfinite(squares).all(axis=1) & (squares.sum(axis=1) > 0)]
+            if not len(finite):
+                continue
+            shares = finite.div(finite.sum(axis=1), axis=0).median()
+            lines.append({"seed": seed, "batches": label, "n": len(finite),
+                          **{w: f"{100 * shares[f'grad_{w}']:.1f} %" for w in WEIGHTS}})
+    return lines
+
+
+def plot(rows, seq_len, path):
+    seeds = sorted(rows["seed"].unique())
+    figure = Figure(figsize=(3.2 * len(seeds), 6.4))
+    axes = figure.subplots(3, len(seeds), sharex="col", squeeze=False)
+    for column, seed in enumerate(seeds):
+        run = rows[rows["seed"] == seed]
+        top, middle, bottom = axes[:, column]
+        top.semilogy(run["batch"], run["loss"].where(np.isfinite(run["loss"])), lw=0.6)
+        top.set_title(f"seed {seed}")
+        middle.plot(run["batch"], run["spectral_radius"], lw=0.8, label="spectral radius rho")
+        middle.plot(run["batch"], run["spectral_norm"], lw=0.8, label="spectral norm")
+        middle.axhline(overflow_radius(seq_len), color="C3", ls="--", lw=0.8,
+                       label=f"rho* = {overflow_radius(seq_len):.3f}")
+        bottom.semilogy(run["batch"], run["state_norm_max"].where(np.isfinite(run["state_norm_max"])),
+                        lw=0.6, color="C2")
+        broken = run[~np.isfinite(run["loss"])]
+        for ax in (top, middle, bottom):
+            ax.grid(alpha=0.3)
+            if len(broken):
+                ax.axvline(broken["batch"].iloc[0], color="k", lw=0.6, ls=":")
+        bottom.set_xlabel("batch (500 an epoch)")
+    axes[0, 0].set_ylabel("training loss")
+    axes[1, 0].set_ylabel("weight_hh")
+    axes[2, 0].set_ylabel("largest |h[l]| in the batch")
+    axes[1, 0].legend(fontsize=6)
+    figure.suptitle(f"SimpleRNN, integrator recipe, L = {seq_len}: batch by batch "
+                    "(dotted: first non-finite loss)", fontsize=9)
+    figure.tight_layout()
+    report.save_figure(figure, path)
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(
+        description="Train the integrator recipe's SimpleRNN runs of the reach ladder again, "
+                    "batch by batch: loss, each weight's gradient, weight_hh's spectral radius "
+                    "and norm, and the largest hidden state, to see why runs diverge.")
+    parser.add_argument("--length", type=sequence_length, default=500, help="L (default: %(default)s)")
+    parser.add_argument("--seeds", type=non_negative_int, nargs="+", default=[0, 2, 3, 4],
+                        help="the ladder's seeds to train again (default: %(default)s)")
+    parser.add_argument("--epochs", type=positive_int, default=3,
+                        help="epochs watched per run; a run that diverges stops there "
+                             "(default: %(default)s)")
+    parser.add_argument("--data-dir", default="data", help="folder of the .npz files (default: %(default)s)")
+    parser.add_argument("--results-dir", default=RESULTS_DIR,
+                        help="folder of divergence.{csv,md,png} (default: %(default)s)")
+    parser.add_argument("--quick", action="store_true",
+                        help="L = 30, 200 training samples, seeds 0 and 1, 2 epochs")
+    args = parser.parse_args(argv)
+    sizes = dict(data.DEFAULT_SIZES)
+    if args.quick:
+        args.length, args.seeds, args.epochs = 30, [0, 1], 2
+        sizes.update(train=200, dev=50, test=50)
+    try:
+        data_options = prepare_data(args.data_dir, [args.length], sizes)[args.length]
+    except (data.DataError, OSError) as error:
+        sys.exit(f"error: {error}")
+    arrays = data.load_data_set(args.data_dir, args.length, data_options)
+    torch.set_num_threads(1)
+    all_rows, summaries = [], []
+    for seed in args.seeds:
+        config = configs.run_config("simple_rnn", args.length, seed, data_options, "integrator")
+        saved = find_record(os.path.join(LADDER_DIR, "integrator"), config)
+        record, rows = watched_run({**config, "epochs": args.epochs}, arrays)
+        all_rows.append(rows)
+        summaries.append(summary_row(rows, record, saved, args.length))
+    rows = pd.concat(all_rows, ignore_index=True)
+    command = study_command("studies.divergence", argv)
+    text = (f"# Divergence of the integrator SimpleRNN, batch by batch\n\nMade by: `{command}`\n\n"
+            f"SimpleRNN (ReLU, weight_hh = I at the start), integrator recipe, L = {args.length}, "
+            f"the ladder's runs trained again for at most {args.epochs} epochs. rho is weight_hh's "
+            f"spectral radius; a state along its leading eigenvector grows as rho^l, so float32 "
+            f"overflows at L = {args.length} once rho > rho* = {overflow_radius(args.length):.3f}. "
+            f"The state is the largest hidden-state norm |h[l]| in the batch, over every step. Per "
+            f"batch: "
+            f"divergence.csv.\n\n"
+            f"{tabulate(summaries, headers='keys', tablefmt='github', disable_numparse=True)}\n\n"
+            f"Each weight's share of the squared gradient before clipping, median over the "
+            f"batches with a finite gradient:\n\n"
+            f"{tabulate(gradient_shares(rows), headers='keys', tablefmt='github', disable_numparse=True)}\n")
+    os.makedirs(args.results_dir, exist_ok=True)
+    atomic_write_text(os.path.join(args.results_dir, "divergence.csv"), rows.to_csv(index=False))
+    atomic_write_text(os.path.join(args.results_dir, "divergence.md"), text)
+    plot(rows, args.length, os.path.join(args.results_dir, "divergence.png"))
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

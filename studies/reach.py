@@ -38,13 +38,12 @@ from models import MODELS, build_model, count_parameters
 from studies.common import add_study_arguments, prepare_study, print_report, study_command
 
 DEFAULT_MODELS = ("simple_rnn", "lstm", "alarmwork", "clockwork", "clockwork:35")
-# every recipe whose learning rates are chosen; one joins the study when its sweep is complete
+# every recipe whose learning rates are chosen (one joins the study when its sweep is complete),
+# but for a remedy that has not passed its check on dev data (studies.remedy)
 DEFAULT_RECIPES = tuple(name for name, values in recipes.RECIPES.items()
-                        if not isinstance(values["lr"], dict) or None not in values["lr"].values())
+                        if name not in recipes.NOT_PASSED
+                        and (not isinstance(values["lr"], dict) or None not in values["lr"].values()))
 DEFAULT_LENGTHS = (10, 50, 100, 200, 500, 1000, 2000)
-# a variant of a recipe, made to mend the runs of some models (studies.remedy), climbs for
-# those models only, unless --models names others
-VARIANT_MODELS = {"integrator_bounded": ("simple_rnn",)}
 DEFAULT_SEEDS = 5
 REACHED_FRACTION = 3 / 5     # a rung is reached when at least 3 of its 5 runs solve the task
 RESULTS_DIR = os.path.join("results", "reach")
@@ -397,21 +396,13 @@ def parse_args(argv=None):
     return options
 
 
-def models_of(recipe, options):
-    """The (model, width) pairs that climb under `recipe`: --models where given, else the
-    study's five, or a variant's own models."""
-    if "models" in options.given or recipe not in VARIANT_MODELS:
-        return options.models
-    return [parse_model(m) for m in VARIANT_MODELS[recipe]]
-
-
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     options = parse_args(argv)
     data_options = prepare_study(options, options.lengths,
                                  [os.path.join(options.results_dir, r) for r in options.recipes])
     ladders = [make_ladder(model, hidden, recipe, options, data_options)
-               for recipe in options.recipes for model, hidden in models_of(recipe, options)]
+               for recipe in options.recipes for model, hidden in options.models]
     for ladder in ladders:
         if options.force and not options.report:     # --force climbs again from nothing
             for rung in ladder.configs.values():

@@ -109,22 +109,10 @@ def test_a_tiny_real_climb_trains_every_recipe_and_draws_the_figure(tiny_data, t
                 "--results-dir", str(tmp_path), "--jobs", "1"])
     runs = pd.read_csv(tmp_path / "reach.csv")
     assert sorted(runs["recipe"]) == sorted(reach.DEFAULT_RECIPES) == sorted(
-        ["assignment", "modern", "integrator", "integrator_bounded"])
+        ["assignment", "modern", "integrator"])
     assert set(runs["model"]) == {"Clockwork(1,2,4,8) P=4"}
     assert (tmp_path / "reach.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (tmp_path / "reach_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-
-
-def test_a_variant_climbs_for_its_own_models_unless_models_are_named(tiny_data, tmp_path, monkeypatch):
-    calls = []
-    monkeypatch.setattr(grid, "run_worker", scripted_trainer({"simple_rnn": 4, "lstm": 4}, calls))
-    common = ["--recipes", "integrator_bounded", "--lengths", "4", "--seeds", "1", "--epochs", "1",
-              "--train", "60", "--dev", "20", "--test", "20", "--data-dir", tiny_data, "--jobs", "1"]
-    reach.main(common + ["--results-dir", str(tmp_path / "own")])
-    assert calls == [("simple_rnn", 4, 0)]
-    calls.clear()
-    reach.main(common + ["--results-dir", str(tmp_path / "named"), "--models", "lstm", "simple_rnn"])
-    assert sorted(calls) == [("lstm", 4, 0), ("simple_rnn", 4, 0)]
 
 
 def test_a_longer_rung_that_becomes_ready_starts_before_shorter_runs_still_waiting(

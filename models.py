@@ -237,14 +237,17 @@ def recurrent_matrices(model):
     spectral norm s of its integrator start: 1 for nn.RNN's weight_hh, 1/(K - k) for clocked
     layer k of K, which reads the sum of K - k states (`start_as_integrator_`)."""
     if isinstance(model, SimpleRNN):
-        return [(getattr(model.rnn, f"weight_hh_l{layer}"), 1.0) for layer in range(model.rnn.num_layers)]
+        return [(getattr(model.rnn, f"weight_hh_l{layer}"), 1.0)
+                for layer in range(model.rnn.num_layers)]
     if isinstance(model, (AlarmworkRNN, ClockworkRNN)):
-        W_rec = (model.W_rec1, model.W_rec2) if isinstance(model, AlarmworkRNN) else tuple(model.W_rec)
+        W_rec = ((model.W_rec1, model.W_rec2) if isinstance(model, AlarmworkRNN)
+                 else tuple(model.W_rec))
         return [(W, 1.0 / (len(W_rec) - k)) for k, W in enumerate(W_rec)]
     if isinstance(model, (LSTM, nn.LSTM)):
-        raise ValueError("an LSTM does not start as an integrator: use chrono_init_(model.lstm, t_max)")
-    raise ValueError(f"integrator starts are defined for SimpleRNN, AlarmworkRNN and ClockworkRNN, "
-                     f"not {type(model).__name__}")
+        raise ValueError("an LSTM does not start as an integrator: use "
+                         "chrono_init_(model.lstm, t_max)")
+    raise ValueError(f"integrator starts are defined for SimpleRNN, AlarmworkRNN and "
+                     f"ClockworkRNN, not {type(model).__name__}")
 
 
 def start_as_integrator_(model):
@@ -263,7 +266,8 @@ def start_as_integrator_(model):
         biases = [getattr(model.rnn, f"bias_{kind}_l{layer}")
                   for layer in range(model.rnn.num_layers) for kind in ("ih", "hh")]
     else:
-        biases = (model.b_in1, model.b_in2) if isinstance(model, AlarmworkRNN) else tuple(model.b_in)
+        biases = ((model.b_in1, model.b_in2) if isinstance(model, AlarmworkRNN)
+                  else tuple(model.b_in))
     with torch.no_grad():
         for W, scale in matrices:
             W.copy_(torch.eye(W.shape[0], dtype=W.dtype) * scale)

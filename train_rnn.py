@@ -42,7 +42,8 @@ SETTING_FLAGS = {"epochs": "epochs", "batch_size": "batch_size", "hidden": "hidd
                  "lstm_forget_bias": "lstm_forget_bias", "nonlinearity": "nonlinearity",
                  "recurrent_init": "recurrent_init", "lstm_chrono": "lstm_chrono",
                  "recurrent_bound": "recurrent_bound"}
-OFF_OR_VALUE = ("clip_grad_norm", "lstm_forget_bias", "lstm_chrono", "recurrent_bound")   # 'none' turns them off
+# 'none' turns these off
+OFF_OR_VALUE = ("clip_grad_norm", "lstm_forget_bias", "lstm_chrono", "recurrent_bound")
 
 
 def build_parser():

@@ -51,7 +51,8 @@ def run_config(model, seq_len, seed, data, recipe="assignment", *, epochs=50, ba
     """The normalized configuration of one run: `recipe`'s settings, each overridden by the
     keyword of its name where one is given (optimizer, lr, momentum, clip_grad_norm,
     lstm_forget_bias, nonlinearity, recurrent_init, lstm_chrono, recurrent_bound; None turns
-    clipping, the forget bias, chrono or the bound off). `data` holds the generator options of the data set."""
+    clipping, the forget bias, chrono or the bound off). `data` holds the generator options of
+    the data set."""
     return normalize({
         "model": model, "seq_len": seq_len, "seed": seed, "epochs": epochs,
         "batch_size": batch_size, "hidden": hidden, "engine": engine, "shuffle": shuffle,

@@ -93,9 +93,9 @@ def training_step(config, model, watch=None):
     """(optimizer, step): the protocol's training step on one batch, step(x, t) -> (loss, the
     gradient norm before clipping), with the configuration's optimizer and clipping. The
     benchmarks time this same step. With the integrator bound, every step ends by cutting the
-    recurrent matrices back within their start's spectral norm (models.bound_recurrence_). `watch(model, x, loss)`, where given, looks at the model
-    and its gradients after the backward pass and before clipping (studies.divergence); it must
-    not change them."""
+    recurrent matrices back within their start's spectral norm (models.bound_recurrence_).
+    `watch(model, x, loss)`, where given, looks at the model and its gradients after the
+    backward pass and before clipping (studies.divergence); it must not change them."""
     optimizer = make_optimizer(config, model.parameters())
     loss_fn = nn.MSELoss()
     bounded = setting(config, "recurrent_bound") == "integrator"

@@ -7,6 +7,7 @@ import sys
 import generate_data_adding_problem as data
 from experiment import grid
 from experiment.datasets import data_options, prepare_data
+from lib.atomic_files import atomic_write_text
 from lib.cli_types import positive_int
 
 
@@ -67,3 +68,23 @@ def study_command(module, argv):
         else:
             kept.append(arg)
     return shlex.join(["python", "-m", module, *kept])
+
+
+def one_length_data(data_dir, seq_len, sizes):
+    """(generator options, arrays) of one length's data set, generated where missing; a broken
+    or unreadable file ends the command with one line."""
+    try:
+        options = prepare_data(data_dir, [seq_len], sizes)[seq_len]
+        return options, data.load_data_set(data_dir, seq_len, options)
+    except (data.DataError, OSError) as error:
+        sys.exit(f"error: {error}")
+
+
+def write_outputs(results_dir, stem, rows, text, draw):
+    """A measuring study's files: <stem>.csv (its rows), <stem>.md (its report) and <stem>.png
+    (drawn by draw(path)) in results_dir; then the report is printed."""
+    os.makedirs(results_dir, exist_ok=True)
+    atomic_write_text(os.path.join(results_dir, f"{stem}.csv"), rows.to_csv(index=False))
+    atomic_write_text(os.path.join(results_dir, f"{stem}.md"), text)
+    draw(os.path.join(results_dir, f"{stem}.png"))
+    print(text)

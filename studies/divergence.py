@@ -8,10 +8,10 @@ runs at L = 500 to a non-finite loss. This trains the same runs again, the same 
 on the same data, and after every batch's backward pass records what the run's record does
 not hold: the loss; the gradient of each weight before clipping; the spectral radius rho (the
 largest |eigenvalue|) and the spectral norm (the largest singular value) of weight_hh; and the
-largest hidden-state norm over the batch and the steps. A ReLU state has no ceiling: along
-weight_hh's leading eigenvector it grows as rho^l, and float32 overflows (3.4e38) once
-rho^L > 3.4e38, that is rho > 3.4e38^(1/L): 1.19 at L = 500, 1.09 at L = 1000, against 2.4 at
-L = 100. The training is the ladder's own (experiment.training.train_run), only watched, so
+largest hidden-state norm over the batch and the steps. A ReLU state has no ceiling: along a
+direction that weight_hh amplifies by rho and the ReLU lets through, it grows as rho^l, and
+float32 overflows (3.4e38) once rho^L > 3.4e38, that is rho > 3.4e38^(1/L): 1.19 at L = 500,
+1.09 at L = 1000, against 2.4 at L = 100. The training is the ladder's own (experiment.training.train_run), only watched, so
 the dev accuracy of every epoch must equal the saved record's; the report says whether it does.
 Writes divergence.csv (one row per batch), divergence.md and divergence.png.
 """
@@ -28,11 +28,9 @@ from tabulate import tabulate
 
 import generate_data_adding_problem as data
 from experiment import configs, report, training
-from experiment.datasets import prepare_data
 from experiment.runs import find_record
-from lib.atomic_files import atomic_write_text
 from lib.cli_types import non_negative_int, positive_int, sequence_length
-from studies.common import study_command
+from studies.common import one_length_data, study_command, write_outputs
 
 FLOAT32_MAX = float(torch.finfo(torch.float32).max)
 RESULTS_DIR = os.path.join("results", "reach", "divergence")
@@ -184,11 +182,7 @@ def main(argv=None):
     if args.quick:
         args.length, args.seeds, args.epochs = 30, [0, 1], 2
         sizes.update(train=200, dev=50, test=50)
-    try:
-        data_options = prepare_data(args.data_dir, [args.length], sizes)[args.length]
-    except (data.DataError, OSError) as error:
-        sys.exit(f"error: {error}")
-    arrays = data.load_data_set(args.data_dir, args.length, data_options)
+    data_options, arrays = one_length_data(args.data_dir, args.length, sizes)
     torch.set_num_threads(1)
     all_rows, summaries = [], []
     for seed in args.seeds:
@@ -211,11 +205,8 @@ def main(argv=None):
             f"Each weight's share of the squared gradient before clipping, median over the "
             f"batches with a finite gradient:\n\n"
             f"{tabulate(gradient_shares(rows), headers='keys', tablefmt='github', disable_numparse=True)}\n")
-    os.makedirs(args.results_dir, exist_ok=True)
-    atomic_write_text(os.path.join(args.results_dir, "divergence.csv"), rows.to_csv(index=False))
-    atomic_write_text(os.path.join(args.results_dir, "divergence.md"), text)
-    plot(rows, args.length, os.path.join(args.results_dir, "divergence.png"))
-    print(text)
+    write_outputs(args.results_dir, "divergence", rows, text,
+                  lambda path: plot(rows, args.length, path))
 
 
 if __name__ == "__main__":

@@ -23,10 +23,9 @@ from tabulate import tabulate
 
 import generate_data_adding_problem as data
 from experiment import recipes, report, training
-from lib.atomic_files import atomic_write_text
 from lib.cli_types import positive_int, sequence_length
 from models import DEFAULT_PERIODS
-from studies.common import study_command
+from studies.common import study_command, write_outputs
 
 CLOCKS = {"periods": list(DEFAULT_PERIODS)}
 INTEGRATOR = {"nonlinearity": "relu", "recurrent_init": "integrator"}   # the integrator recipe's start
@@ -131,11 +130,8 @@ def main(argv=None):
             f"samples and over {WINDOW} consecutive steps (the clocked layers read x on some "
             f"steps only), median over {args.seeds} initializations (seeds 0..{args.seeds - 1}), "
             f"P = {args.hidden}; per step and seed: gradient_paths.csv.\n\n{summary_table(rows)}\n")
-    os.makedirs(args.results_dir, exist_ok=True)
-    atomic_write_text(os.path.join(args.results_dir, "gradient_paths.csv"), rows.to_csv(index=False))
-    atomic_write_text(os.path.join(args.results_dir, "gradient_paths.md"), text)
-    plot(rows, os.path.join(args.results_dir, "gradient_paths.png"), args.length)
-    print(text)
+    write_outputs(args.results_dir, "gradient_paths", rows, text,
+                  lambda path: plot(rows, path, args.length))
 
 
 if __name__ == "__main__":

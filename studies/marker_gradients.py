@@ -24,13 +24,11 @@ import torch
 from tabulate import tabulate
 
 import generate_data_adding_problem as data
-from experiment import configs, report, training
-from experiment.datasets import prepare_data
+from experiment import configs, recipes, report, training
 from experiment.runs import find_record
-from lib.atomic_files import atomic_write_text
 from lib.cli_types import non_negative_int, positive_int, sequence_length
 from models import MODELS
-from studies.common import study_command
+from studies.common import one_length_data, study_command, write_outputs
 from studies.divergence import reproduces
 
 RESULTS_DIR = os.path.join("results", "reach", "marker_gradients")
@@ -133,7 +131,8 @@ def main(argv=None):
                     "network carries, and from when.")
     parser.add_argument("--models", nargs="+", choices=list(MODELS), default=["simple_rnn", "alarmwork"],
                         help="models (default: %(default)s)")
-    parser.add_argument("--recipe", default="integrator", help="the ladder's recipe (default: %(default)s)")
+    parser.add_argument("--recipe", choices=list(recipes.RECIPES), default="integrator",
+                        help="the ladder's recipe (default: %(default)s)")
     parser.add_argument("--length", type=sequence_length, default=500, help="L (default: %(default)s)")
     parser.add_argument("--seed", type=non_negative_int, default=0, help="the run's seed (default: %(default)s)")
     parser.add_argument("--probe", type=positive_int, default=PROBE_SAMPLES,
@@ -147,13 +146,12 @@ def main(argv=None):
     if args.quick:
         args.length, args.probe, epochs = 20, 20, 2
         sizes.update(train=200, dev=50, test=50)
+    data_options, arrays = one_length_data(args.data_dir, args.length, sizes)
     try:
-        data_options = prepare_data(args.data_dir, [args.length], sizes)[args.length]
         config_of = {m: configs.run_config(m, args.length, args.seed, data_options, args.recipe,
                                            epochs=epochs) for m in args.models}
-    except (data.DataError, OSError, configs.ConfigError, KeyError) as error:
+    except configs.ConfigError as error:
         sys.exit(f"error: {error}")
-    arrays = data.load_data_set(args.data_dir, args.length, data_options)
     torch.set_num_threads(1)
     all_rows, checks = [], []
     for model, config in config_of.items():
@@ -170,11 +168,8 @@ def main(argv=None):
             f"solves the task has 1, 1 and 0). Per epoch: marker_gradients.csv.\n\n"
             f"{tabulate(summary(rows), headers='keys', tablefmt='github', disable_numparse=True)}\n\n"
             + "\n".join(checks) + "\n")
-    os.makedirs(args.results_dir, exist_ok=True)
-    atomic_write_text(os.path.join(args.results_dir, "marker_gradients.csv"), rows.to_csv(index=False))
-    atomic_write_text(os.path.join(args.results_dir, "marker_gradients.md"), text)
-    plot(rows, args.length, os.path.join(args.results_dir, "marker_gradients.png"))
-    print(text)
+    write_outputs(args.results_dir, "marker_gradients", rows, text,
+                  lambda path: plot(rows, args.length, path))
 
 
 if __name__ == "__main__":

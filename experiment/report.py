@@ -9,9 +9,6 @@ belong to. What "solved" means, and the statistics of a cell: stats.py.
 import math
 import os
 
-from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
-from matplotlib.ticker import MaxNLocator
 import numpy as np
 import pandas as pd
 from tabulate import tabulate
@@ -187,6 +184,7 @@ def plot_accuracy(runs, path, legend_below=False):
     """Test accuracy against sequence length, one line per model: each run a dot, the median
     a line, a bar from the lowest to the highest run (a split cell shows as a long bar).
     `legend_below` puts the legend under the axes, for long labels."""
+    from matplotlib.figure import Figure   # imported when drawing: a worker never draws
     figure = Figure(figsize=(6.4, 4.2))
     axes = figure.subplots()
     finished = runs.dropna(subset=["test_accuracy"])
@@ -222,6 +220,10 @@ def plot_learning_curves(records, path, labels=None, legend_below=False):
     """Dev accuracy per epoch, one panel per length, median and min-max band across seeds;
     one line per label (`labels`: one per record, by default its model's). `legend_below`: one
     legend for all panels, under them, for long labels."""
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import MaxNLocator
+
     lengths = sorted({r["config"]["seq_len"] for r in records})
     labels = labels or [model_label(r["config"]) for r in records]
     columns = min(len(lengths), 2)

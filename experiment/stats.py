@@ -10,7 +10,6 @@ Fisher's exact test on their solved counts. The tests themselves come from scipy
 import math
 
 import numpy as np
-from scipy import stats as scipy_stats
 
 SOLVED_ACCURACY = 95.0  # test %: far above the plateau of answering ~0 (~35 %), below learned runs
 
@@ -29,6 +28,8 @@ def solved(test_accuracy):
 
 def solved_rate_interval(num_solved, num_runs, confidence=0.95):
     """Wilson score interval (low, high) for the solved rate, as fractions in [0, 1]."""
+    from scipy import stats as scipy_stats   # here, not above: it takes seconds to import, and
+                                             # a training worker or a --help never needs it
     interval = scipy_stats.binomtest(num_solved, num_runs).proportion_ci(
         confidence_level=confidence, method="wilson")
     return float(interval.low), float(interval.high)
@@ -36,6 +37,7 @@ def solved_rate_interval(num_solved, num_runs, confidence=0.95):
 
 def fisher_p(solved_a, runs_a, solved_b, runs_b):
     """Two-sided p of Fisher's exact test: do two settings solve at the same rate?"""
+    from scipy import stats as scipy_stats
     table = [[solved_a, runs_a - solved_a], [solved_b, runs_b - solved_b]]
     return float(scipy_stats.fisher_exact(table, alternative="two-sided").pvalue)
 

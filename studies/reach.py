@@ -23,7 +23,6 @@ import os
 import sys
 from dataclasses import dataclass, field
 
-from matplotlib.figure import Figure
 import numpy as np
 import pandas as pd
 from tabulate import tabulate
@@ -316,6 +315,7 @@ def training_samples(ladders):
 
 def plot_reach(runs, options, path):
     """Test accuracy against L (log scale), one panel per recipe, every run a dot."""
+    from matplotlib.figure import Figure   # imported when drawing: a worker never draws
     recipe_names = list(options.recipes)
     figure = Figure(figsize=(5.6 * len(recipe_names), 4.4))
     panels = figure.subplots(1, len(recipe_names), sharey=True, squeeze=False)

@@ -75,7 +75,7 @@ def kill_one_worker_part_way(argv, runs_dir):
 def test_a_killed_worker_stops_the_grid_naming_its_runs_and_the_same_command_finishes_it(
         slow_data, tmp_path):
     argv = [sys.executable, "train_rnn.py", "--models", "lstm", "--lengths", "20", "--seeds", "3",
-            "--epochs", "30", "--data-dir", slow_data, "--results-dir", str(tmp_path), "--jobs", "2"]
+            "--epochs", "8", "--data-dir", slow_data, "--results-dir", str(tmp_path), "--jobs", "2"]
     process, seconds, output = kill_one_worker_part_way(argv, str(tmp_path / "runs"))
     assert process.returncode != 0
     assert seconds < 30
@@ -93,7 +93,7 @@ def test_a_killed_worker_stops_the_grid_naming_its_runs_and_the_same_command_fin
 
 def test_a_killed_worker_stops_the_reach_study_and_the_same_command_finishes_it(slow_data, tmp_path):
     argv = [sys.executable, "-m", "studies.reach", "--models", "lstm", "--recipes", "assignment",
-            "--lengths", "20", "--seeds", "3", "--epochs", "30", "--train", "600", "--dev", "50",
+            "--lengths", "20", "--seeds", "3", "--epochs", "8", "--train", "600", "--dev", "50",
             "--test", "50", "--data-dir", slow_data, "--results-dir", str(tmp_path), "--jobs", "2"]
     runs = tmp_path / "assignment"
     process, seconds, output = kill_one_worker_part_way(argv, str(runs / "runs"))

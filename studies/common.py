@@ -21,7 +21,7 @@ def add_study_arguments(parser, results_dir, outputs):
                             help=f"{split} samples of a generated data set (default: %(default)s)")
     parser.add_argument("--data-dir", default="data", help="folder of the .npz files (default: %(default)s)")
     parser.add_argument("--results-dir", default=results_dir,
-                        help=f"folder of {outputs} (default: %(default)s)")
+                        help=f"folder of {outputs}" + (" (default: %(default)s)" if results_dir else ""))
     parser.add_argument("--jobs", type=positive_int, default=len(os.sched_getaffinity(0)),
                         help="runs trained at once, one thread each (default: the CPU cores, %(default)s)")
     parser.add_argument("--force", action="store_true", help="retrain runs that are already saved")

@@ -60,6 +60,17 @@ def rung_reached(test_accuracies):
     return sum(stats.solved(a) for a in test_accuracies) >= runs_needed(len(test_accuracies))
 
 
+def rung_outcome(test_accuracies, runs_per_rung):
+    """'reached' or 'missed' once the runs saved so far decide the rung whatever its other runs
+    do (3 solved, or 3 out of reach); None while they do not."""
+    solved, needed = sum(stats.solved(a) for a in test_accuracies), runs_needed(runs_per_rung)
+    if solved >= needed:
+        return "reached"
+    if solved + runs_per_rung - len(test_accuracies) < needed:
+        return "missed"
+    return None
+
+
 def next_rung(lengths, decided):
     """The next length to train, or None once the climb stops.
 
@@ -212,13 +223,20 @@ def ladder_summary(ladder, lengths, runs_per_rung):
             break
         accuracies = [accuracy_of(r) for r in records]
         rungs.append(rung_text(seq_len, accuracies, runs_per_rung, [r["epochs_run"] for r in records]))
-        if len(records) < runs_per_rung:
+        outcome = rung_outcome(accuracies, runs_per_rung)
+        # a rung that its first runs decide is reported so; its other runs still train
+        pending = (f" ({runs_per_rung - len(records)} of its runs to go)"
+                   if len(records) < runs_per_rung else "")
+        if outcome is None:
             state = f"L = {seq_len} running"
             break
-        if not rung_reached(accuracies):
-            state = f"stopped at L = {seq_len}"
+        if outcome == "missed":
+            state = f"stopped at L = {seq_len}{pending}"
             break
         reached = seq_len
+        if pending:
+            state = f"L = {seq_len} reached{pending}"
+            break
         state = "top rung reached" if seq_len == lengths[-1] else "next rung to run"
     epochs = [r["epochs_run"] for r in ladder.records.get(reached, {}).values()
               if stats.solved(accuracy_of(r))] if reached else []
@@ -276,7 +294,8 @@ def write_reach_report(ladders, options, command, write=True):
             f"is reached when at least {runs_needed(options.seeds)} of them "
             f"solve the task (test accuracy >= {stats.SOLVED_ACCURACY:g} %). A ladder climbs "
             f"{', '.join(map(str, options.lengths))} and stops after the first rung it does not "
-            f"reach. Recipes: {'; '.join(f'{r}: {recipes.describe_recipe(r)}' for r in options.recipes)}. "
+            f"reach; a rung whose first runs already decide it is reported as decided while its "
+            f"other runs train. Recipes: {'; '.join(f'{r}: {recipes.describe_recipe(r)}' for r in options.recipes)}. "
             f"Every run: {training_samples(ladders)} training samples, batches of 20, at most {options.epochs} epochs, "
             f"early stop at dev accuracy above {training.STOP_DEV_ACCURACY:g} %.\n\n"
             f"{tabulate(lines, headers='keys', tablefmt='github', disable_numparse=True)}\n")

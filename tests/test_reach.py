@@ -15,6 +15,37 @@ def test_a_rung_is_reached_when_3_of_5_runs_solve():
     assert reach.rung_reached([99.0, 99.0, 35.0])                        # 2 of 3 >= 3/5
 
 
+def test_a_rung_is_decided_by_its_first_runs_once_the_rest_cannot_change_it():
+    assert reach.rung_outcome([99.0, 99.0, 99.0], 5) == "reached"
+    assert reach.rung_outcome([35.0, None, 35.0], 5) == "missed"       # 2 more cannot make 3
+    assert reach.rung_outcome([99.0, 99.0, 35.0, 35.0], 5) is None    # the fifth decides
+    assert reach.rung_outcome([99.0, 35.0, 35.0, 35.0, 35.0], 5) == "missed"
+
+
+def test_the_summary_reports_a_rung_decided_while_its_other_runs_train():
+    def record(seq_len, seed, accuracy):
+        config = {"model": "lstm", "hidden": 50, "seq_len": seq_len, "seed": seed, "lr": 3e-4}
+        return {"config": config, "status": "finished", "test_accuracy": accuracy, "epochs_run": 9}
+
+    def summary(top_rung):
+        ladder = reach.Ladder("lstm", 50, "integrator", "unused", {
+            L: [{"model": "lstm", "hidden": 50, "seq_len": L, "seed": s, "lr": 3e-4} for s in range(5)]
+            for L in (10, 20)})
+        for s in range(5):
+            ladder.add(record(10, s, 99.0))
+        for s, accuracy in enumerate(top_rung):
+            ladder.add(record(20, s, accuracy))
+        return reach.ladder_summary(ladder, [10, 20], 5)
+
+    reached = summary([99.0, 99.0, 99.0])
+    assert reached["reach"] == 20 and reached["state"] == "L = 20 reached (2 of its runs to go)"
+    assert "20: 3/3 of 5 so far (9 ep)" in reached["rungs"]
+    missed = summary([35.0, 35.0, 35.0])
+    assert missed["reach"] == 10 and missed["state"] == "stopped at L = 20 (2 of its runs to go)"
+    running = summary([99.0, 35.0])
+    assert running["reach"] == 10 and running["state"] == "L = 20 running"
+
+
 def test_next_rung_climbs_from_reached_rungs_and_stops_after_the_first_miss():
     lengths = [10, 50, 100]
     solved, plateau = [99.0] * 5, [35.0] * 5

@@ -96,16 +96,21 @@ def recipe_row(recipe, records):
 
 
 def verdict(rows, runs):
+    """The rule applied to the two rows; a variant that its first runs already fail (one
+    diverged, or too few runs left to solve as many as the plain recipe) fails then."""
     plain, variant = rows
-    if plain["runs"] < runs or variant["runs"] < runs:
-        return "not decided: runs are missing"
     key = SOLVED_KEY
+    missing = runs - variant["runs"]
+    fails = variant["diverged"] > 0 or variant[key] + missing < plain[key]
+    if plain["runs"] < runs or (missing and not fails):
+        return "not decided: runs are missing"
     p = stats.fisher_p(plain["diverged"], plain["runs"], variant["diverged"], variant["runs"])
-    passes = variant["diverged"] == 0 and variant[key] >= plain[key]
     return (f"diverged: {plain['diverged']}/{plain['runs']} plain, {variant['diverged']}/"
             f"{variant['runs']} {variant['recipe']} (Fisher's exact test p = {p:.2g}); {key}: "
             f"{plain[key]} against {variant[key]}. The variant "
-            + ("passes the rule." if passes else "does not pass the rule."))
+            + ("passes the rule." if not fails else "does not pass the rule"
+               + (f" (decided by its {variant['runs']} run{'s' * (variant['runs'] > 1)} so far)."
+                  if missing else ".")))
 
 
 def main(argv=None):

@@ -13,6 +13,11 @@ def test_the_remedy_rule_needs_no_divergence_and_as_many_solved_runs():
     assert "does not pass" in remedy.verdict([row(2, 3), row(1, 4)], 5)
     assert "does not pass" in remedy.verdict([row(2, 3), row(0, 2)], 5)
     assert "not decided" in remedy.verdict([row(2, 3, runs=4), row(0, 5)], 5)
+    assert "not decided" in remedy.verdict([row(3, 2), row(0, 1, runs=2)], 5)     # 3 more may solve
+    assert "does not pass the rule (decided by its 4 runs so far)" in remedy.verdict(
+        [row(3, 2), row(0, 0, runs=4)], 5)                                         # at most 1 of 5
+    assert "does not pass the rule (decided by its 1 run so far)" in remedy.verdict(
+        [row(3, 2), row(1, 0, runs=1)], 5)                                         # one diverged
     assert "p = 0.44" in remedy.verdict([row(2, 3), row(0, 5)], 5)      # Fisher, 2/5 against 0/5
 
 

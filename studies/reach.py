@@ -135,6 +135,24 @@ def make_ladder(model, hidden, recipe, options, data_options):
     return Ladder(model, hidden, recipe, os.path.join(options.results_dir, recipe), by_length)
 
 
+def same_ladder(ladder, other):
+    """Whether two ladders train the same runs: a recipe that changes only other models'
+    settings (integrator_smaller_rate) climbs the same ladders as its parent for those models."""
+    return ladder.hidden == other.hidden and ladder.configs.keys() == other.configs.keys() and all(
+        len(ours) == len(theirs) and all(map(configs.same_run, ours, theirs))
+        for ours, theirs in zip(ladder.configs.values(), other.configs.values()))
+
+
+def distinct(ladders):
+    """The ladders, each climbed and reported once: a ladder that trains the same runs as an
+    earlier one (of another recipe) is left out."""
+    kept = []
+    for ladder in ladders:
+        if not any(same_ladder(ladder, other) for other in kept):
+            kept.append(ladder)
+    return kept
+
+
 def load_saved(ladder):
     """Fill a ladder with the records already saved for it."""
     for rung in ladder.configs.values():
@@ -420,8 +438,8 @@ def main(argv=None):
     options = parse_args(argv)
     data_options = prepare_study(options, options.lengths,
                                  [os.path.join(options.results_dir, r) for r in options.recipes])
-    ladders = [make_ladder(model, hidden, recipe, options, data_options)
-               for recipe in options.recipes for model, hidden in options.models]
+    ladders = distinct([make_ladder(model, hidden, recipe, options, data_options)
+                        for recipe in options.recipes for model, hidden in options.models])
     for ladder in ladders:
         if options.force and not options.report:     # --force climbs again from nothing
             for rung in ladder.configs.values():

@@ -41,13 +41,15 @@ RESULTS_DIR = os.path.join("results", "reach", "remedy")
 PLAIN = "integrator"
 # where runs of these configurations may already be saved: the sweep, and the first check
 ALSO_SAVED = (SWEEPS[PLAIN]["results_dir"], os.path.join(RESULTS_DIR, PLAIN))
-# each variant: what it changes, and its folder of runs and remedy.md when none is given
+# each variant: what it changes, its folder of runs and remedy.md when none is given, and the
+# recipe that climbs the reach ladder with it once it passes
 VARIANTS = {
     "bounded": {"what": "the same with every recurrent matrix's singular values cut down to its "
                         "start's after each step",
-                "results_dir": RESULTS_DIR},
+                "results_dir": RESULTS_DIR, "recipe": "integrator_bounded"},
     "smaller-rate": {"what": "the same at the next smaller rate of its sweep",
-                     "results_dir": os.path.join(RESULTS_DIR, "smaller_rate")},
+                     "results_dir": os.path.join(RESULTS_DIR, "smaller_rate"),
+                     "recipe": "integrator_smaller_rate"},
 }
 SEEDS = (100, 101, 102, 103, 104)
 SOLVED_KEY = f"dev >= {stats.SOLVED_ACCURACY:g} %"    # the study's threshold, read on dev data

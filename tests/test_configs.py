@@ -93,6 +93,16 @@ def test_recipes_set_the_same_settings():
     assert names == {frozenset(configs.TRAINING_SETTINGS)}
 
 
+def test_the_smaller_rate_variant_changes_only_simple_rnns_rate_to_the_remedys():
+    from studies import remedy
+    plain, variant = recipes.RECIPES["integrator"], recipes.RECIPES["integrator_smaller_rate"]
+    assert {**variant, "lr": plain["lr"]} == plain
+    assert variant["lr"] == {**plain["lr"], "simple_rnn": remedy.smaller_rate("simple_rnn")}
+    for model in ("lstm", "alarmwork", "clockwork"):           # the same runs as the plain recipe's
+        assert configs.same_run(configs.run_config(model, 500, 0, DATA, "integrator_smaller_rate"),
+                                configs.run_config(model, 500, 0, DATA, "integrator"))
+
+
 def test_the_bounded_variant_is_the_integrator_recipe_with_the_bound_and_keeps_its_rates():
     assert recipes.RECIPES["integrator_bounded"] == {**recipes.RECIPES["integrator"],
                                                      "recurrent_bound": "integrator"}

@@ -56,6 +56,17 @@ def test_next_rung_climbs_from_reached_rungs_and_stops_after_the_first_miss():
     assert reach.next_rung(lengths, {10: solved, 50: solved, 100: solved}) is None
 
 
+def test_a_ladder_that_trains_another_recipes_runs_is_climbed_once(tiny_data):
+    options = reach.parse_args(["--lengths", "4", "--seeds", "2", "--data-dir", tiny_data])
+    data = {4: {"n_train": 60}}
+    ladders = [reach.make_ladder(model, 50, recipe, options, data)
+               for recipe in ("integrator", "integrator_smaller_rate") for model in ("simple_rnn", "lstm")]
+    kept = reach.distinct(ladders)
+    # the smaller rate is SimpleRNN's only: the variant's LSTM ladder is the integrator's
+    assert [(l.model, l.recipe) for l in kept] == [
+        ("simple_rnn", "integrator"), ("lstm", "integrator"), ("simple_rnn", "integrator_smaller_rate")]
+
+
 def test_models_take_an_optional_width():
     assert reach.parse_model("clockwork:35") == ("clockwork", 35)
     assert reach.parse_model("lstm") == ("lstm", 50)

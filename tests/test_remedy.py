@@ -1,9 +1,13 @@
 """The remedy's dev check: its rule, and a tiny run of both recipes."""
 import json
+import os
 
 import pytest
 
+from experiment import recipes
 from studies import remedy
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_the_remedy_rule_needs_no_divergence_and_as_many_solved_runs():
@@ -46,3 +50,10 @@ def test_a_tiny_remedy_check_trains_both_recipes_and_writes_its_table(tmp_path, 
     lrs = {json.loads(path.read_text())["config"]["lr"]
            for path in (tmp_path / "out" / labels[1] / "runs").glob("*.json")}
     assert lrs == {1e-4 if variant == "smaller-rate" else 3e-4}
+
+
+@pytest.mark.parametrize("variant", list(remedy.VARIANTS))
+def test_a_variants_recipe_joins_the_reach_study_only_once_its_committed_check_passes(variant):
+    path = os.path.join(ROOT, remedy.VARIANTS[variant]["results_dir"], "remedy.md")
+    passed = os.path.isfile(path) and "The variant passes the rule." in open(path).read()
+    assert (remedy.VARIANTS[variant]["recipe"] not in recipes.NOT_PASSED) == passed

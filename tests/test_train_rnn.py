@@ -394,7 +394,7 @@ def test_help_lists_what_each_recipe_sets(capsys):
     printed = capsys.readouterr().out
     flat = " ".join(printed.split())
     assert "assignment optimizer sgd, lr 0.01, momentum 0.9, clip-grad-norm none" in flat
-    assert flat.count("recurrent-bound none") == 3       # off in every recipe but the bounded one
+    assert flat.count("recurrent-bound none") == len(recipes.RECIPES) - 1   # on in the bounded one
     assert "integrator_bounded optimizer adam" in flat and "recurrent-bound integrator" in flat
     rates = ", ".join(f"{model} {rate:g}" for model, rate in MODERN_RATES.items())
     assert (f"modern optimizer adam, lr {rates}, momentum none, clip-grad-norm 1.0"
@@ -402,6 +402,7 @@ def test_help_lists_what_each_recipe_sets(capsys):
     integrator = flat.split("integrator optimizer adam, lr ")[1]
     for model, rate in recipes.RECIPES["integrator"]["lr"].items():
         assert f"{model} {'(not chosen yet)' if rate is None else f'{rate:g}'}" in integrator
+    assert "integrator_smaller_rate optimizer adam, lr simple_rnn 0.0001, lstm 0.0003" in flat
 
 
 @pytest.mark.parametrize("model, option", [

@@ -62,7 +62,7 @@ def rung_reached(test_accuracies):
 
 def rung_outcome(test_accuracies, runs_per_rung):
     """'reached' or 'missed' once the runs saved so far decide the rung whatever its other runs
-    do (3 solved, or 3 out of reach); None while they do not."""
+    do (3 solved, or too few runs left to make 3); None while they do not."""
     solved, needed = sum(stats.solved(a) for a in test_accuracies), runs_needed(runs_per_rung)
     if solved >= needed:
         return "reached"

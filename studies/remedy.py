@@ -67,7 +67,8 @@ def smaller_rate(model):
 def variant_recipe(variant, model):
     """(recipe, overrides, label) of a variant's runs: the label names its folder and row."""
     if variant == "bounded":
-        return "integrator_bounded", {}, "integrator_bounded"
+        recipe = VARIANTS[variant]["recipe"]
+        return recipe, {}, recipe
     rate = smaller_rate(model)
     return PLAIN, {"lr": rate}, f"integrator_lr{rate:g}"
 

@@ -107,7 +107,7 @@ def test_the_readmes_give_commands_of_the_scripts_and_the_studies():
 
 
 def module_of(target):
-    """The module a README command runs: `train_rnn.py` is train_rnn, `-m studies.reach` is studies.reach."""
+    """The module a README command runs: train_rnn.py is train_rnn, -m studies.reach studies.reach."""
     return target[len("-m "):] if target.startswith("-m ") else target[:-len(".py")]
 
 
@@ -127,5 +127,5 @@ def test_every_readme_command_answers_help_with_the_options_it_uses(target, caps
     assert stop.value.code in (0, None), f"python {target} --help failed"
     offered = set(OPTION.findall(capsys.readouterr().out))
     assert "--help" in offered, f"python {target} --help printed no options"
-    missing = sorted((COMMANDS[target]) - offered)
+    missing = sorted(COMMANDS[target] - offered)
     assert not missing, f"python {target} --help does not offer {', '.join(missing)}, which a README uses"

@@ -138,7 +138,7 @@ def make_ladder(model, hidden, recipe, options, data_options):
 def same_ladder(ladder, other):
     """Whether two ladders train the same runs: a recipe that changes only other models'
     settings (integrator_smaller_rate) climbs the same ladders as its parent for those models."""
-    return ladder.hidden == other.hidden and ladder.configs.keys() == other.configs.keys() and all(
+    return ladder.configs.keys() == other.configs.keys() and all(
         len(ours) == len(theirs) and all(map(configs.same_run, ours, theirs))
         for ours, theirs in zip(ladder.configs.values(), other.configs.values()))
 

@@ -20,7 +20,14 @@ STATUSES = ("finished", "diverged")
 def run_key(config):
     """File name of a run: readable cell and seed, then a hash of the whole configuration in
     its normal form (configs.normalize), so one run has one key however it was written."""
-    digest = hashlib.sha1(json.dumps(normalize(config), sort_keys=True).encode()).hexdigest()[:10]
+    return written_key(normalize(config))
+
+
+def written_key(config):
+    """The key made from `config` exactly as it stands. A record's file name is this key of the
+    configuration it stores, normalized when it was written; a recipe added since can rename
+    the run (configs.normalize), but not the record already on disk."""
+    digest = hashlib.sha1(json.dumps(config, sort_keys=True).encode()).hexdigest()[:10]
     return f"{cell_prefix(config)}{digest}"
 
 
@@ -33,14 +40,16 @@ def record_path(results_dir, config):
 
 
 def read_record(path):
-    """The record in `path`; raises ValueError (or KeyError, TypeError) unless it is whole and
-    its configuration is the one its file name was made from."""
+    """The record in `path`, its configuration in today's normal form; raises ValueError (or
+    KeyError, TypeError) unless it is whole and its configuration is the one its file name was
+    made from."""
     with open(path) as f:
         record = json.load(f)
     if record["status"] not in STATUSES:
         raise ValueError(f"unknown status {record['status']!r}")
-    if os.path.basename(path) != run_key(record["config"]) + ".json":
+    if os.path.basename(path) != written_key(record["config"]) + ".json":
         raise ValueError("its configuration does not match its name")
+    record["config"] = normalize(record["config"])
     return record
 
 

@@ -1,7 +1,7 @@
 """Run records on disk: found by their configuration, whole or left out."""
 import json
 
-from experiment import configs, runs
+from experiment import configs, recipes, runs
 
 
 def config(seed=0):
@@ -56,3 +56,19 @@ def test_saving_a_record_removes_the_runs_checkpoint_and_only_that(tmp_path):
     assert not (tmp_path / "runs" / own.split("/")[-1]).exists()
     assert (tmp_path / "runs" / other.split("/")[-1]).exists()
     assert [r["config"]["seed"] for r in runs.load_records(str(tmp_path))] == [0]   # .ckpt is no record
+
+
+def test_a_record_named_before_a_recipe_was_added_is_still_read_and_found(tmp_path, monkeypatch):
+    # an LSTM run of the modern recipe at another rate: it follows no recipe, so it keeps
+    # the name modern; a recipe added later with exactly its settings renames the run
+    saved = configs.run_config("lstm", 4, 0, None, recipe="modern", lr=1e-4)
+    runs.save_record(str(tmp_path), {"config": saved, "status": "finished", "history": []})
+    old_key = runs.run_key(saved)
+    monkeypatch.setitem(recipes.RECIPES, "modern_slow",
+                        {**recipes.RECIPES["modern"], "lr": {"lstm": 1e-4}})
+    renamed = configs.run_config("lstm", 4, 0, None, recipe="modern_slow")
+    assert renamed["recipe"] == "modern_slow" and runs.run_key(renamed) != old_key
+    [record] = runs.load_records(str(tmp_path))
+    assert record["config"] == renamed == configs.normalize(saved)
+    assert runs.find_record(str(tmp_path), renamed)["config"] == renamed
+    assert runs.find_record(str(tmp_path), configs.run_config("lstm", 4, 1, None, recipe="modern_slow")) is None

@@ -292,7 +292,8 @@ def runs_rows(ladders, lengths):
             for seed, record in sorted(by_seed.items()):
                 accuracy = accuracy_of(record)
                 rows.append({"model": ladder.label, "recipe": ladder.recipe, "seq_len": seq_len,
-                             "seed": seed, "lr": record["config"]["lr"], "test_accuracy": accuracy,
+                             "seed": seed, "lr": record["config"]["lr"], "status": record["status"],
+                             "test_accuracy": accuracy,
                              "solved": stats.solved(accuracy), "epochs_run": record["epochs_run"],
                              "train_seconds": record["train_seconds"]})
     return pd.DataFrame(rows)
@@ -351,7 +352,9 @@ def training_samples(ladders):
 
 
 def plot_reach(runs, options, path):
-    """Test accuracy against L (log scale), one panel per recipe, every run a dot."""
+    """Test accuracy against L (log scale), one panel per recipe, every run a dot; a diverged
+    run, which has no accuracy, is a cross at 0 and counts as 0 in the median, as the failure it
+    is."""
     from matplotlib.figure import Figure   # imported when drawing: a worker never draws
     recipe_names = list(options.recipes)
     figure = Figure(figsize=(5.6 * len(recipe_names), 4.4))
@@ -360,13 +363,17 @@ def plot_reach(runs, options, path):
     for panel, recipe in zip(panels[0], recipe_names):
         of_recipe = runs[runs["recipe"] == recipe]
         for i, label in enumerate(labels):
-            of_model = of_recipe[of_recipe["model"] == label].dropna(subset=["test_accuracy"])
+            of_model = of_recipe[of_recipe["model"] == label]
             if of_model.empty:
                 continue
             shift = 1.0 + 0.035 * (i - (len(labels) - 1) / 2)   # side by side on the log axis
-            panel.scatter(of_model["seq_len"] * shift, of_model["test_accuracy"], s=14,
+            diverged = of_model["status"] == "diverged"
+            finished = of_model[~diverged]
+            panel.scatter(finished["seq_len"] * shift, finished["test_accuracy"], s=14,
                           color=f"C{i}", alpha=0.6)
-            medians = of_model.groupby("seq_len")["test_accuracy"].median()
+            panel.scatter(of_model[diverged]["seq_len"] * shift, [0] * int(diverged.sum()), s=30,
+                          marker="x", color=f"C{i}")
+            medians = of_model["test_accuracy"].fillna(0).groupby(of_model["seq_len"]).median()
             panel.plot(medians.index * shift, medians.values, color=f"C{i}", label=label)
         report.plot_solved_threshold(panel)
         panel.set_xscale("log")
@@ -377,7 +384,7 @@ def plot_reach(runs, options, path):
         panel.set_xlabel("sequence length L (log scale)")
         panel.grid(alpha=0.3)
         panel.legend(fontsize=7, loc="lower left")
-    panels[0][0].set_ylabel("test accuracy (%); dots: runs, line: median")
+    panels[0][0].set_ylabel("test accuracy (%); dots: runs, x: diverged (0), line: median")
     panels[0][0].set_ylim(0, 102)
     figure.tight_layout()
     report.save_figure(figure, path)

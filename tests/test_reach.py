@@ -116,6 +116,50 @@ def test_the_ladder_climbs_stops_and_resumes_without_retraining(tiny_data, tmp_p
     assert sorted(calls) == [("lstm", 6, 0), ("lstm", 6, 1)]  # a rung added in between is climbed
 
 
+def test_a_diverged_run_is_a_failure_in_the_table_and_the_figure(tiny_data, tmp_path, monkeypatch):
+    calls = []
+    solves = scripted_trainer({"lstm": 7, "alarmwork": 7}, calls)
+
+    def run_worker(job):
+        record = solves(job)
+        if job[0]["model"] == "alarmwork" and job[0]["seed"] == 1:
+            record.update(status="diverged", diverged_epoch=1, dev_accuracy=None,
+                          test_accuracy=None)
+        return record
+    monkeypatch.setattr(grid, "run_worker", run_worker)
+    drawn = []
+    monkeypatch.setattr(reach, "plot_reach", lambda runs, options, path: drawn.append(runs))
+    reach.main(climb_argv(tiny_data, tmp_path) + ["--seeds", "3"])
+    runs = pd.read_csv(tmp_path / "reach.csv")
+    diverged = runs[runs["status"] == "diverged"]
+    assert list(zip(diverged["model"], diverged["seq_len"], diverged["seed"])) == [
+        ("AlarmworkNet", 4, 1), ("AlarmworkNet", 7, 1)]
+    assert diverged["test_accuracy"].isna().all() and not diverged["solved"].any()
+    assert (runs[runs["status"] == "finished"]["test_accuracy"] == 99.0).all()
+    assert "4: 2/3 (1 ep), 7: 2/3 (1 ep)" in (tmp_path / "reach.md").read_text()
+    [figure_runs] = drawn
+    assert len(figure_runs) == 12 and figure_runs["status"].value_counts()["diverged"] == 2
+
+
+def test_the_reach_figure_draws_a_diverged_run_as_a_cross_at_zero(tmp_path, monkeypatch):
+    runs = pd.DataFrame([
+        {"model": "SimpleRNN", "recipe": "integrator", "seq_len": L, "seed": seed,
+         "status": status, "test_accuracy": accuracy}
+        for L, seed, status, accuracy in [(10, 0, "finished", 99.0), (10, 1, "finished", 98.0),
+                                          (10, 2, "finished", 97.0), (500, 0, "finished", 99.0),
+                                          (500, 1, "diverged", None), (500, 2, "diverged", None)]])
+    options = reach.parse_args(["--recipes", "integrator", "--lengths", "10", "500"])
+    captured = {}
+    monkeypatch.setattr(reach.report, "save_figure", lambda figure, path: captured.update(figure=figure))
+    reach.plot_reach(runs, options, str(tmp_path / "reach.png"))
+    [panel] = captured["figure"].axes
+    [median] = panel.get_lines()[:1]
+    assert list(median.get_ydata()) == [98.0, 0.0]          # the diverged runs count as 0
+    crosses = [c for c in panel.collections if len(c.get_offsets()) == 2
+               and list(c.get_offsets()[:, 1]) == [0.0, 0.0]]
+    assert len(crosses) == 1
+
+
 def test_a_ladder_whose_rungs_do_not_increase_is_refused(capsys):
     with pytest.raises(SystemExit) as exit_info:
         reach.parse_args(["--lengths", "50", "10"])

@@ -384,8 +384,8 @@ def plot_reach(runs, options, path):
         panel.set_xlabel("sequence length L (log scale)")
         panel.grid(alpha=0.3)
         panel.legend(fontsize=7, loc="lower left")
-    panels[0][0].set_ylabel("test accuracy (%); dots: runs, x: diverged (0), line: median")
-    panels[0][0].set_ylim(0, 102)
+    panels[0][0].set_ylabel("test accuracy (%)\ndots: runs, x: diverged (0), line: median")
+    panels[0][0].set_ylim(-3, 102)                         # the crosses at 0 whole
     figure.tight_layout()
     report.save_figure(figure, path)
 

@@ -33,7 +33,7 @@ from tqdm import tqdm
 
 import generate_data_adding_problem as data
 from experiment import configs, training
-from lib.atomic_files import atomic_write, atomic_write_text
+from lib.atomic_files import atomic_write, atomic_write_text, check_writable
 from lib.bptt import limit_blas_to_one_thread
 from lib.cli_types import positive_int
 from lib.machine import blas_threads, cpu_model, load_average
@@ -341,10 +341,7 @@ def main(argv=None):
         largest_difference = check_forms_agree(*twin_models(), *adding_batch(4, 10))
     except FormsDisagree as error:
         sys.exit(f"error: {error}; not timing forms that compute different things")
-    try:
-        os.makedirs(args.results_dir, exist_ok=True)  # fail now, not after the timing
-    except OSError as error:
-        sys.exit(f"error: cannot write results to '{args.results_dir}' ({error.strerror})")
+    check_writable(args.results_dir)                  # fail now, not after the timing
 
     load_before = load_average()  # other work on the machine shows in the medians and IQRs
     rows = run_plan(plan(sizes), args.threads, sizes["min_run_time"])

@@ -29,7 +29,7 @@ from experiment import configs, grid, recipes, report, selection
 from experiment.datasets import DATA_FLAGS, prepare_data
 from lib.bptt import check_periods
 from lib.cli_types import (NONE, finite_float, given_options, non_negative_float, non_negative_int,
-                           or_none, positive_float, positive_int)
+                           or_none, positive_float, positive_int, refuse_repeats)
 from models import ENGINES, MODELS, NONLINEARITIES, RECURRENT_BOUNDS, RECURRENT_INITS
 
 ASSIGNMENT_MODELS = ("simple_rnn", "lstm", "alarmwork")   # the default grid: the assignment's table
@@ -146,10 +146,7 @@ def parse_args(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     args.given = given_options(parser, argv)
-    for name in ("models", "lengths"):
-        values = getattr(args, name)
-        if len(set(values)) != len(values):
-            parser.error(f"--{name}: each one once, got {' '.join(map(str, values))}")
+    refuse_repeats(parser, args, ("models", "lengths"))
     if args.device == "auto":
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
     elif args.device == "cuda" and not torch.cuda.is_available():

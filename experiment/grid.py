@@ -9,6 +9,7 @@ that names them, and the same command goes on from their checkpoints.
 import multiprocessing
 import os
 import signal
+import threading
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 
@@ -16,8 +17,8 @@ from tqdm import tqdm
 
 import generate_data_adding_problem as data
 from experiment import report, training
-from experiment.runs import checkpoint_path, discard_checkpoint, find_record, run_key, save_record
-from lib.atomic_files import atomic_write_text
+from experiment.runs import discard_checkpoint, find_record, resumable_checkpoint, run_key, save_record
+from lib import atomic_files
 
 
 class RunFailed(RuntimeError):
@@ -34,14 +35,8 @@ def failed(job, error):
 
 
 def check_writable(results_dir):
-    """Fail now, not after an hour of training, if results cannot be written."""
-    try:
-        os.makedirs(os.path.join(results_dir, "runs"), exist_ok=True)
-        atomic_write_text(os.path.join(results_dir, "runs", ".write-check"), "ok\n")
-        os.remove(os.path.join(results_dir, "runs", ".write-check"))
-    except OSError as error:
-        raise SystemExit(f"error: cannot write results to '{results_dir}' ({error.strerror}); "
-                         "choose another folder with --results-dir")
+    """Fail now, not after an hour of training, if the runs cannot be saved."""
+    atomic_files.check_writable(os.path.join(results_dir, "runs"), shown=results_dir)
 
 
 # ------------------------------------------------------------------------------ workers
@@ -55,17 +50,33 @@ def run_worker(job):
     config, data_dir, results_dir = job
     arrays = data.load_data_set(data_dir, config["seq_len"], config["data"])
     return training.train_run(config, arrays, progress_position=PROGRESS_POSITION,
-                              checkpoint=checkpoint_path(results_dir, config))
+                              checkpoint=resumable_checkpoint(results_dir, config))
 
 
 def init_worker(next_position, lock):
-    """Give each worker process its own progress line; the parent handles Ctrl-C for all."""
+    """Give each worker process its own progress line; the parent handles Ctrl-C for all (a
+    worker starts with SIGINT ignored already: submit_quietly)."""
     global PROGRESS_POSITION
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     tqdm.set_lock(lock)
     with next_position.get_lock():
         PROGRESS_POSITION = next_position.value
         next_position.value += 1
+
+
+def submit_quietly(pool, job):
+    """pool.submit(run_worker, job), with Ctrl-C ignored while the call may start a worker
+    process: an ignored signal stays ignored in the new process, from its first instruction,
+    so a Ctrl-C during its imports (seconds, before init_worker runs) prints no traceback from
+    it. The parent takes Ctrl-C again as soon as the call returns. (Only the main thread may
+    set a handler; from another thread, the call is made as it is.)"""
+    if threading.current_thread() is not threading.main_thread():
+        return pool.submit(run_worker, job)
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        return pool.submit(run_worker, job)
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def run_name(config):
@@ -92,7 +103,7 @@ def train_runs(next_job, on_record, jobs):
     try:
         while True:
             while len(running) < jobs and (job := next_job()) is not None:
-                running[pool.submit(run_worker, job[:3])] = job
+                running[submit_quietly(pool, job[:3])] = job
             if not running:
                 break
             done, _ = wait(running, timeout=1.0, return_when=FIRST_COMPLETED)   # Ctrl-C stays prompt

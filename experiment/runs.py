@@ -11,7 +11,8 @@ import os
 
 from tqdm import tqdm
 
-from experiment.configs import normalize, same_run
+from experiment.configs import LEFT_OUT, normalize, same_run
+from experiment.recipes import RECIPES
 from lib.atomic_files import atomic_write_text
 
 STATUSES = ("finished", "diverged")
@@ -73,18 +74,25 @@ def find_record(results_dir, config):
     record = load_record(record_path(results_dir, config), config)
     if record is not None:
         return record
+    return next((record for _, record in records_under_other_names(results_dir, config)), None)
+
+
+def records_under_other_names(results_dir, config):
+    """(path, record) of every whole record of the same run saved under a name other than its
+    key today: written before a recipe added since renamed the run."""
     folder = os.path.join(results_dir, "runs")
+    own = os.path.basename(record_path(results_dir, config))
     prefix = cell_prefix(config)
     names = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
     for name in names:
-        if name.startswith(prefix) and name.endswith(".json"):
+        if name.startswith(prefix) and name.endswith(".json") and name != own:
+            path = os.path.join(folder, name)
             try:
-                record = read_record(os.path.join(folder, name))
+                record = read_record(path)
             except (ValueError, KeyError, TypeError):
                 continue
             if same_run(record["config"], config):
-                return record
-    return None
+                yield path, record
 
 
 def load_records(results_dir):
@@ -109,14 +117,51 @@ def checkpoint_path(results_dir, config):
     return os.path.join(results_dir, "runs", run_key(config) + ".ckpt")
 
 
+def former_keys(config):
+    """The names the run may carry on disk from before a recipe added since renamed it: its key
+    with the recipe's name of each recipe in place of today's (configs.normalize names a run
+    after the first recipe it follows, else after the recipe it was made from). A file name is
+    the hash of the configuration it holds, so a name found here is this run's file."""
+    keys = []
+    for name in RECIPES:
+        variant = {**config, "recipe": name}
+        if name == LEFT_OUT["recipe"]:
+            del variant["recipe"]
+        key = written_key(variant)
+        if key != run_key(config) and key not in keys:
+            keys.append(key)
+    return keys
+
+
+def checkpoints_of_run(results_dir, config):
+    """The run's checkpoints on disk: under its key today, then under its former keys."""
+    paths = [checkpoint_path(results_dir, config)] + [
+        os.path.join(results_dir, "runs", key + ".ckpt") for key in former_keys(config)]
+    return [path for path in paths if os.path.exists(path)]
+
+
+def resumable_checkpoint(results_dir, config):
+    """Where the run's checkpoint is kept: its key's path, to which a checkpoint written under a
+    former key is first moved, so that the run goes on from it instead of starting over."""
+    path = checkpoint_path(results_dir, config)
+    found = checkpoints_of_run(results_dir, config)
+    if found and found[0] != path:
+        os.replace(found[0], path)
+    return path
+
+
 def discard_checkpoint(results_dir, config):
     """Forget a run's unfinished state, so that it trains from its first epoch (--force)."""
-    path = checkpoint_path(results_dir, config)
-    if os.path.exists(path):
+    for path in checkpoints_of_run(results_dir, config):
         os.remove(path)
 
 
 def save_record(results_dir, record):
-    """Write the record, then drop the run's checkpoint: the record now holds the outcome."""
-    atomic_write_text(record_path(results_dir, record["config"]), json.dumps(record, indent=1))
-    discard_checkpoint(results_dir, record["config"])
+    """Write the record, then drop the run's checkpoint (the record now holds the outcome) and
+    any record of the same run under a former name (--force trained it again): one run, one
+    file."""
+    config = record["config"]
+    atomic_write_text(record_path(results_dir, config), json.dumps(record, indent=1))
+    for path, _ in list(records_under_other_names(results_dir, config)):
+        os.remove(path)
+    discard_checkpoint(results_dir, config)

@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 import generate_data_adding_problem as data
 from experiment import report
-from experiment.configs import setting
+from experiment.configs import normalize, setting
 from lib.atomic_files import atomic_write
 from lib.bptt import limit_blas_to_one_thread
 from lib.machine import blas_kernel, cpu_model
@@ -200,7 +200,9 @@ def train_run(config, arrays, show_progress=True, progress_position=None, checkp
 
 
 def load_checkpoint(path, config):
-    """The saved state of an unfinished run of `config`, or None (absent, another run's, unreadable)."""
+    """The saved state of an unfinished run of `config`, or None (absent, another run's, unreadable).
+    A state saved before a recipe added since renamed the run holds the configuration in its
+    former normal form, which normalizes to `config`."""
     if path is None or not os.path.exists(path):
         return None
     try:
@@ -210,7 +212,11 @@ def load_checkpoint(path, config):
         tqdm.write(f"warning: {path} is unreadable ({type(error).__name__}: {reason}); "
                    "the run starts from epoch 0")
         return None
-    return state if isinstance(state, dict) and state.get("config") == config else None
+    try:
+        ours = normalize(state["config"]) == config
+    except (TypeError, KeyError, AttributeError):
+        ours = False
+    return state if ours else None
 
 
 def save_checkpoint(path, state):

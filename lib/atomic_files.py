@@ -23,3 +23,16 @@ def atomic_write(path, write, binary=False):
 
 def atomic_write_text(path, text):
     atomic_write(path, lambda f: f.write(text))
+
+
+def check_writable(folder, shown=None, flag="--results-dir"):
+    """End the command with one line now, not after hours of work, when files cannot be
+    written in `folder` (made if missing). `shown` is the folder the line names (default:
+    `folder`), `flag` the option that chooses another."""
+    probe = os.path.join(folder, ".write-check")
+    try:
+        atomic_write_text(probe, "ok\n")
+        os.remove(probe)
+    except OSError as error:
+        raise SystemExit(f"error: cannot write results to '{shown or folder}' ({error.strerror}); "
+                         f"choose another folder with {flag}") from None

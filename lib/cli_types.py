@@ -57,8 +57,10 @@ def non_negative_float(text):
 
 
 def positive_float(text):
-    value = float_argument(text)
-    if not value > 0:  # also rejects nan
+    """A positive finite number: a rate, a norm or a time scale of inf or nan would train
+    without meaning and write Infinity into the run's record."""
+    value = finite_float(text)
+    if not value > 0:
         raise argparse.ArgumentTypeError(f"must be positive, got {text}")
     return value
 
@@ -86,3 +88,12 @@ def given_options(parser, argv):
     namespace = argparse.Namespace(**{dest: marker for dest in vars(parser.parse_args(argv))})
     return {dest for dest, value in vars(parser.parse_args(argv, namespace)).items()
             if value is not marker}
+
+
+def refuse_repeats(parser, options, names):
+    """End with an argparse error when a list option names one value twice: a repeated seed,
+    model or length would be one run counted twice in a table or a verdict."""
+    for name in names:
+        values = getattr(options, name)
+        if len(set(values)) != len(values):
+            parser.error(f"--{name.replace('_', '-')}: each one once, got {' '.join(map(str, values))}")

@@ -31,7 +31,7 @@ from tabulate import tabulate
 import generate_data_adding_problem as data
 from experiment import configs, training
 from experiment.recipes import RECIPES
-from lib.atomic_files import atomic_write_text
+from lib.atomic_files import atomic_write_text, check_writable
 from lib.bptt import limit_blas_to_one_thread
 from lib.cli_types import positive_float, positive_int, sequence_length
 from lib.machine import blas_threads, cpu_model
@@ -329,10 +329,7 @@ def main(argv=None):
     args = parse_args(argv)
     torch.set_num_threads(1)
     limit_blas_to_one_thread()       # as in every training run
-    try:
-        os.makedirs(args.results_dir, exist_ok=True)  # fail now, not after the timing
-    except OSError as error:
-        sys.exit(f"error: cannot write results to '{args.results_dir}' ({error.strerror})")
+    check_writable(args.results_dir)                  # fail now, not after the timing
 
     rows = measure(args.models, args.lengths, args.repeats, args.steps, args.peak_gflops)
     costs = call_costs(args.calls, args.repeats)

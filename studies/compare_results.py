@@ -15,7 +15,6 @@ clipping) is refused with an error naming them, unless --select picks one:
         --select clip_grad_norm=none clip_grad_norm=1.0
 """
 import argparse
-import json
 import os
 import shlex
 import sys
@@ -28,7 +27,8 @@ from tabulate import tabulate
 from experiment import report
 from experiment import selection
 from experiment import stats
-from lib.atomic_files import atomic_write_text
+from experiment.runs import load_records, run_key
+from lib.atomic_files import atomic_write_text, check_writable
 from lib.cli_types import NONE
 
 ALL = "all"   # a --select entry that takes a folder's runs as they are
@@ -45,10 +45,15 @@ def load_runs(results_dir, select=None):
         raise FileNotFoundError(f"{path} not found; run train_rnn.py (or --report) for it first")
     # a run of several configurations' tables has a row in each
     runs = pd.read_csv(path).drop_duplicates("run").reset_index(drop=True)
-    records = []
-    for key in runs["run"]:
-        with open(os.path.join(results_dir, "runs", key + ".json")) as f:
-            records.append(json.load(f))
+    # the "run" column is each run's key today; a record written before a recipe added since
+    # renamed its run keeps its former file name, so records are matched by key, not opened by it
+    saved = {run_key(record["config"]): record for record in load_records(results_dir)}
+    missing = [key for key in runs["run"] if key not in saved]
+    if missing:
+        raise FileNotFoundError(f"{path} names {len(missing)} run(s) with no record in "
+                                f"{results_dir}/runs (e.g. {missing[0]}); rebuild it with "
+                                f"python train_rnn.py --report --results-dir {results_dir}")
+    records = [saved[key] for key in runs["run"]]
     runs["history"] = [record["history"] for record in records]
     options = [selection.configuration_of(record["config"]) for record in records]
     if select:
@@ -225,6 +230,7 @@ def main(argv=None):
         parser.error(f"{len(args.folders)} folders but {len(selects)} --select entries "
                      "(give one per folder, or one for all)")
     selects = selects * len(args.folders) if len(selects) == 1 else selects
+    check_writable(args.output, flag="--output")
     try:
         settings = [(label, load_runs(folder, select))
                     for label, folder, select in zip(labels, args.folders, selects)]

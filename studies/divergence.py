@@ -29,7 +29,8 @@ from tabulate import tabulate
 import generate_data_adding_problem as data
 from experiment import configs, report, training
 from experiment.runs import find_record
-from lib.cli_types import non_negative_int, positive_int, sequence_length
+from lib.atomic_files import check_writable
+from lib.cli_types import non_negative_int, positive_int, refuse_repeats, sequence_length
 from studies.common import one_length_data, study_command, write_outputs
 
 FLOAT32_MAX = float(torch.finfo(torch.float32).max)
@@ -178,6 +179,8 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true",
                         help="L = 30, 200 training samples, seeds 0 and 1, 2 epochs")
     args = parser.parse_args(argv)
+    refuse_repeats(parser, args, ("seeds",))
+    check_writable(args.results_dir)        # before hours of training, not after
     sizes = dict(data.DEFAULT_SIZES)
     if args.quick:
         args.length, args.seeds, args.epochs = 30, [0, 1], 2

@@ -23,6 +23,7 @@ from tabulate import tabulate
 
 import generate_data_adding_problem as data
 from experiment import recipes, report, training
+from lib.atomic_files import check_writable
 from lib.cli_types import positive_int, sequence_length
 from models import DEFAULT_PERIODS
 from studies.common import study_command, write_outputs
@@ -120,6 +121,7 @@ def main(argv=None):
     parser.add_argument("--results-dir", default=os.path.join("results", "reach"),
                         help="folder of gradient_paths.{csv,md,png} (default: %(default)s)")
     args = parser.parse_args(argv)
+    check_writable(args.results_dir)
     if args.quick:
         args.length, args.seeds, args.batch = 12, 2, 10
     torch.set_num_threads(1)

@@ -26,7 +26,8 @@ from tabulate import tabulate
 import generate_data_adding_problem as data
 from experiment import configs, recipes, report, training
 from experiment.runs import find_record
-from lib.cli_types import non_negative_int, positive_int, sequence_length
+from lib.atomic_files import check_writable
+from lib.cli_types import non_negative_int, positive_int, refuse_repeats, sequence_length
 from models import MODELS
 from studies.common import one_length_data, study_command, write_outputs
 from studies.divergence import reproduces
@@ -142,6 +143,8 @@ def main(argv=None):
                         help="folder of marker_gradients.{csv,md,png} (default: %(default)s)")
     parser.add_argument("--quick", action="store_true", help="L = 20, 200 training samples, 2 epochs")
     args = parser.parse_args(argv)
+    refuse_repeats(parser, args, ("models",))
+    check_writable(args.results_dir)        # before hours of training, not after
     sizes, epochs = dict(data.DEFAULT_SIZES), 50
     if args.quick:
         args.length, args.probe, epochs = 20, 20, 2

@@ -32,7 +32,7 @@ from experiment import configs, grid, recipes, report, stats, training
 from experiment.runs import discard_checkpoint, find_record, save_record
 from lib.atomic_files import atomic_write_text
 from lib.bptt import check_periods
-from lib.cli_types import given_options, positive_int, sequence_length
+from lib.cli_types import given_options, positive_int, refuse_repeats, sequence_length
 from models import MODELS, build_model, count_parameters
 from studies.common import add_study_arguments, prepare_study, print_report, study_command
 
@@ -127,12 +127,23 @@ class Ladder:
 
 
 def make_ladder(model, hidden, recipe, options, data_options):
-    """A ladder: the recipe, the width, every length and seed of the study."""
+    """A ladder: the recipe, the width, every length and seed of the study. Its runs live in the
+    folder of the recipe they follow (home_recipe), whichever recipe that shares them is named."""
     by_length = {L: [configs.run_config(model, L, seed, data_options[L], recipe, hidden=hidden,
                                         periods=options.periods, epochs=options.epochs)
                      for seed in range(options.seeds)]
                  for L in options.lengths}
-    return Ladder(model, hidden, recipe, os.path.join(options.results_dir, recipe), by_length)
+    return Ladder(model, hidden, recipe, ladder_folder(model, hidden, recipe, options), by_length)
+
+
+def ladder_folder(model, hidden, recipe, options):
+    """<results-dir>/<the recipe the ladder's runs are named after>: the first recipe of
+    recipes.RECIPES whose every setting they have (configs.normalize). integrator_smaller_rate's
+    LSTM runs are the integrator recipe's, so they are kept under integrator/ however the
+    command names them."""
+    config = configs.run_config(model, options.lengths[0], 0, None, recipe, hidden=hidden,
+                                periods=options.periods, epochs=options.epochs)
+    return os.path.join(options.results_dir, configs.setting(config, "recipe"))
 
 
 def same_ladder(ladder, other):
@@ -144,12 +155,21 @@ def same_ladder(ladder, other):
 
 
 def distinct(ladders):
-    """The ladders, each climbed and reported once: a ladder that trains the same runs as an
-    earlier one (of another recipe) is left out."""
+    """The ladders, each climbed and reported once: of the ladders that train the same runs
+    (under several recipes), one is kept, in the place of the first: the one named after its
+    runs' own recipe where that recipe is among them, else the one of the earliest recipe in
+    recipes.RECIPES. The order the recipes are named in changes nothing."""
+    def preference(ladder):
+        home = os.path.basename(ladder.results_dir)
+        return ladder.recipe != home, list(recipes.RECIPES).index(ladder.recipe)
+
     kept = []
     for ladder in ladders:
-        if not any(same_ladder(ladder, other) for other in kept):
+        twin = next((i for i, other in enumerate(kept) if same_ladder(ladder, other)), None)
+        if twin is None:
             kept.append(ladder)
+        elif preference(ladder) < preference(kept[twin]):
+            kept[twin] = ladder
     return kept
 
 
@@ -421,10 +441,7 @@ def parse_args(argv=None):
     options.given = given_options(parser, argv)
     options.narrowed = (os.path.normpath(options.results_dir) == RESULTS_DIR
                         and bool(options.given & set(SELECTION)))
-    for name in ("lengths", "models", "recipes"):
-        values = getattr(options, name)
-        if len(set(values)) != len(values):
-            parser.error(f"--{name}: each one once, got {' '.join(map(str, values))}")
+    refuse_repeats(parser, options, ("lengths", "models", "recipes"))
     if options.lengths != sorted(options.lengths):
         parser.error(f"--lengths: a ladder's rungs increase, got {' '.join(map(str, options.lengths))}")
     try:
@@ -443,8 +460,9 @@ def parse_args(argv=None):
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     options = parse_args(argv)
-    data_options = prepare_study(options, options.lengths,
-                                 [os.path.join(options.results_dir, r) for r in options.recipes])
+    folders = {ladder_folder(model, hidden, recipe, options)
+               for recipe in options.recipes for model, hidden in options.models}
+    data_options = prepare_study(options, options.lengths, sorted(folders))
     ladders = distinct([make_ladder(model, hidden, recipe, options, data_options)
                         for recipe in options.recipes for model, hidden in options.models])
     for ladder in ladders:

@@ -32,7 +32,7 @@ from tabulate import tabulate
 from experiment import configs, grid, recipes, stats
 from experiment.runs import find_record
 from lib.atomic_files import atomic_write_text
-from lib.cli_types import given_options, non_negative_int, sequence_length
+from lib.cli_types import given_options, non_negative_int, refuse_repeats, sequence_length
 from models import MODELS, display_name
 from studies.common import add_study_arguments, prepare_study, print_report, study_command
 from studies.sweep_learning_rates import SWEEPS
@@ -133,6 +133,7 @@ def main(argv=None):
     add_study_arguments(parser, None, "<recipe>/runs/ and remedy.md (default: "
                         + ", ".join(f"{v}: {d['results_dir']}" for v, d in VARIANTS.items()) + ")")
     options = parser.parse_args(argv)
+    refuse_repeats(parser, options, ("seeds",))
     options.given = given_options(parser, argv)
     default_dir = VARIANTS[options.variant]["results_dir"]
     options.results_dir = options.results_dir or default_dir

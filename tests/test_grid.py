@@ -106,6 +106,40 @@ def test_a_killed_worker_stops_the_reach_study_and_the_same_command_finishes_it(
     assert len(saved(runs)) == 3 and set(before) <= set(saved(runs))
 
 
+def ignores_sigint(pid):
+    """Whether the process ignores SIGINT, from the SigIgn mask in /proc/PID/status."""
+    with open(f"/proc/{pid}/status") as f:
+        mask = next(line for line in f if line.startswith("SigIgn:")).split()[1]
+    return bool(int(mask, 16) & (1 << (signal.SIGINT - 1)))
+
+
+def test_ctrl_c_while_the_workers_still_import_prints_one_line_and_no_worker_traceback(
+        slow_data, tmp_path):
+    # a terminal's Ctrl-C goes to every process of the foreground group: the workers too, which
+    # spend their first second importing torch, before init_worker runs. Each must ignore it from
+    # its start (a KeyboardInterrupt there printed a traceback, e.g. 0.1 s in, from site.py)
+    argv = [sys.executable, "train_rnn.py", "--models", "lstm", "--lengths", "20", "--seeds", "2",
+            "--epochs", "8", "--data-dir", slow_data, "--results-dir", str(tmp_path), "--jobs", "2"]
+    process = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (workers := worker_pids(process.pid)):
+            time.sleep(0.002)
+        assert workers, "the pool did not start"
+        assert all(ignores_sigint(pid) for pid in workers)     # at once, not after the imports
+        time.sleep(0.1)
+        os.killpg(process.pid, signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    assert process.returncode != 0
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert err.strip().splitlines()[-1].startswith("interrupted: 0 of 2 run(s) are saved")
+
+
 def test_repeated_values_train_one_run_each(tiny_data, tmp_path, capsys):
     with pytest.raises(SystemExit):
         train_rnn.parse_args(["--models", "lstm", "lstm"])

@@ -67,6 +67,32 @@ def test_a_ladder_that_trains_another_recipes_runs_is_climbed_once(tiny_data):
         ("simple_rnn", "integrator"), ("lstm", "integrator"), ("simple_rnn", "integrator_smaller_rate")]
 
 
+def test_a_shared_ladder_is_found_whatever_the_order_or_choice_of_its_recipes(
+        tiny_data, tmp_path, monkeypatch, capsys):
+    # integrator_smaller_rate changes SimpleRNN's rate only: its LSTM runs are the integrator's
+    calls = []
+    monkeypatch.setattr(grid, "run_worker", scripted_trainer({"lstm": 7}, calls))
+    argv = ["--models", "lstm", "--lengths", "4", "7", "--seeds", "2", "--epochs", "1",
+            "--train", "60", "--dev", "20", "--test", "20", "--data-dir", tiny_data,
+            "--results-dir", str(tmp_path), "--jobs", "1"]
+    reach.main(argv + ["--recipes", "integrator", "integrator_smaller_rate"])
+    assert len(calls) == 4 and sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == ["integrator"]
+    tables = []
+    for recipes in (["integrator_smaller_rate", "integrator"], ["integrator"],
+                    ["integrator_smaller_rate"]):
+        calls.clear()
+        reach.main(argv + ["--recipes", *recipes])                # trains nothing: all saved
+        assert calls == [], recipes
+        capsys.readouterr()
+        reach.main(argv + ["--recipes", *recipes, "--report"])
+        [row] = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| LSTM")]
+        tables.append(row)
+    both, alone, variant_alone = tables
+    assert "4: 2/2 (1 ep), 7: 2/2 (1 ep)" in both and "top rung reached" in both
+    assert both == alone                                        # named after the runs' own recipe
+    assert variant_alone.replace("integrator_smaller_rate", "integrator", 1) == alone
+
+
 def test_models_take_an_optional_width():
     assert reach.parse_model("clockwork:35") == ("clockwork", 35)
     assert reach.parse_model("lstm") == ("lstm", 50)

@@ -1,6 +1,8 @@
 """Run records on disk: found by their configuration, whole or left out."""
 import json
 
+import pytest
+
 from experiment import configs, recipes, runs
 
 
@@ -72,3 +74,89 @@ def test_a_record_named_before_a_recipe_was_added_is_still_read_and_found(tmp_pa
     assert record["config"] == renamed == configs.normalize(saved)
     assert runs.find_record(str(tmp_path), renamed)["config"] == renamed
     assert runs.find_record(str(tmp_path), configs.run_config("lstm", 4, 1, None, recipe="modern_slow")) is None
+
+
+# ------------------------------------------------------------------------------ a record renamed by a recipe added since
+# An LSTM run of the modern recipe at another rate follows no recipe, so it is named modern;
+# the recipe modern_slow, added later with exactly its settings, renames it. Every path that
+# meets the run must then treat the file under the former name as this run's.
+
+RENAMED_ARGV = ["--models", "lstm", "--lengths", "4", "--recipe", "modern", "--lr", "1e-4",
+                "--train", "60", "--dev", "20", "--test", "20", "--epochs", "6", "--jobs", "1"]
+
+
+def add_modern_slow(monkeypatch):
+    monkeypatch.setitem(recipes.RECIPES, "modern_slow",
+                        {**recipes.RECIPES["modern"], "lr": {"lstm": 1e-4}})
+
+
+def files(results_dir, suffix):
+    return sorted(p.name for p in (results_dir / "runs").iterdir() if p.name.endswith(suffix))
+
+
+def test_force_replaces_a_record_saved_under_a_former_name(tiny_data, tmp_path, monkeypatch):
+    import train_rnn
+    argv = RENAMED_ARGV + ["--data-dir", tiny_data, "--results-dir", str(tmp_path)]
+    train_rnn.main(argv)
+    [former] = files(tmp_path, ".json")
+    add_modern_slow(monkeypatch)
+    train_rnn.main(argv + ["--force"])
+    [name] = files(tmp_path, ".json")                       # one run, one record
+    assert name != former and name.startswith("lstm_L004_seed0_")
+    [record] = runs.load_records(str(tmp_path))
+    assert record["config"]["recipe"] == "modern_slow"
+
+
+def test_compare_results_reads_a_record_saved_under_a_former_name(tiny_data, tmp_path, monkeypatch):
+    import train_rnn
+    from studies import compare_results
+    argv = RENAMED_ARGV + ["--data-dir", tiny_data, "--results-dir", str(tmp_path)]
+    train_rnn.main(argv)
+    add_modern_slow(monkeypatch)
+    train_rnn.main(["--report", "--results-dir", str(tmp_path)])   # accuracy.csv names today's key
+    loaded = compare_results.load_runs(str(tmp_path))
+    [record] = runs.load_records(str(tmp_path))
+    assert list(loaded["run"]) == [runs.run_key(record["config"])]
+    assert loaded["history"][0] == record["history"]
+
+
+def test_a_checkpoint_saved_under_a_former_name_is_resumed(tiny_data, tmp_path, monkeypatch):
+    import train_rnn
+    from experiment import training
+
+    class Stop(KeyboardInterrupt):
+        pass
+
+    def argv(folder):
+        return RENAMED_ARGV + ["--data-dir", tiny_data, "--results-dir", str(tmp_path / folder)]
+
+    real_save, real_load = training.save_checkpoint, training.load_checkpoint
+
+    def save_then_stop(path, state):
+        real_save(path, state)
+        if state["epochs_run"] == 3:
+            raise Stop()
+
+    monkeypatch.setattr(training, "save_checkpoint", save_then_stop)
+    with pytest.raises(SystemExit, match="interrupted"):
+        train_rnn.main(argv("stopped"))
+    [former] = files(tmp_path / "stopped", ".ckpt")
+
+    add_modern_slow(monkeypatch)
+    resumed_from = []
+
+    def load(path, config):
+        state = real_load(path, config)
+        resumed_from.append(None if state is None else state["epochs_run"])
+        return state
+
+    monkeypatch.setattr(training, "save_checkpoint", real_save)
+    monkeypatch.setattr(training, "load_checkpoint", load)
+    train_rnn.main(argv("stopped"))
+    assert resumed_from == [3]                                   # not from epoch 0
+    assert files(tmp_path / "stopped", ".ckpt") == []            # nothing orphaned
+    train_rnn.main(argv("whole"))                                # the same run, never stopped
+    [stopped], [whole] = runs.load_records(str(tmp_path / "stopped")), runs.load_records(str(tmp_path / "whole"))
+    assert stopped["history"] == whole["history"] and stopped["config"] == whole["config"]
+    assert stopped["test_accuracy"] == whole["test_accuracy"]
+    assert former not in files(tmp_path / "stopped", ".json")

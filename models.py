@@ -6,6 +6,8 @@ ClockworkRNN generalises it to K layers at K clock periods; both run on one engi
 lib/bptt.py.
 The recurrent layers of all but the LSTM apply tanh (the assignment's) or relu; the starts
 at the end (`start_as_integrator_`, `chrono_init_`) set recurrent weights for long memories.
+The clocked models take a wiring: "slower" (the assignment's, the default) or "all", a variant
+beyond the assignment in which every layer reads every layer (SPEC.md, section 7).
 """
 import math
 
@@ -34,6 +36,7 @@ def xavier_uniform_(weight, generator=None):
 # ------------------------------------------------------------------------------ nonlinearity
 
 NONLINEARITIES = bptt.NONLINEARITIES      # ("tanh", "relu"); tanh is the assignment's
+WIRINGS = bptt.WIRINGS                    # ("slower", "all"); slower is the assignment's
 ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu}
 RECURRENT_INITS = ("default", "integrator")
 RECURRENT_BOUNDS = ("integrator",)   # bound_recurrence_; off (None) by default
@@ -86,16 +89,19 @@ class AlarmworkRNN(nn.Module):
     engine="bptt" gives the same numbers through a hand-derived backward pass (lib/bptt.py),
     several times faster on the CPU. It falls back to autograd off the CPU.
     nonlinearity="relu" puts relu where the spec has tanh in Layer_rec1 and Layer_rec2; y keeps tanh.
+    wiring="all" (beyond the assignment, SPEC.md section 7) has Layer_rec2 read z_in12, both
+    layers' previous outputs, as Layer_rec1 does; the default "slower" is the spec's z_in2[l-1].
     """
 
     def __init__(self, num_inputs=2, num_hidden=50, num_outputs=1, scalar_out=False,
-                 engine="bptt", nonlinearity="tanh"):
+                 engine="bptt", nonlinearity="tanh", wiring="slower"):
         super().__init__()
         if engine not in ENGINES:
             raise ValueError(f"unknown engine '{engine}', expected one of {ENGINES}")
         self.scalar_out = scalar_out
         self.engine = engine
         self.nonlinearity = bptt.check_nonlinearity(nonlinearity)
+        self.wiring = bptt.check_wiring(wiring)
         P = num_hidden
         self.W_in1 = nn.Parameter(torch.empty(P, num_inputs))
         self.W_rec1 = nn.Parameter(torch.empty(P, P))
@@ -129,7 +135,8 @@ class AlarmworkRNN(nn.Module):
             z_in12 = z_in1 + z_in2                            # z_in12[l] = z_in1[l-1] + z_in2[l-1]
             a_in1 = x[:, l] @ self.W_in1.T + z_in12 @ self.W_rec1.T + self.b_in1
             if l % 2 == 0:                                    # 1-based steps 1, 3, 5, ...
-                a_in2 = x[:, l] @ self.W_in2.T + z_in2 @ self.W_rec2.T + self.b_in2
+                s_in2 = z_in2 if self.wiring == "slower" else z_in12   # "all": both layers' z[l-1]
+                a_in2 = x[:, l] @ self.W_in2.T + s_in2 @ self.W_rec2.T + self.b_in2
                 z_in2 = f(a_in2)
             # else: z_in2[l] = z_in2[l-1], the same tensor carries over
             z_in1 = f(a_in1)
@@ -141,7 +148,7 @@ class AlarmworkRNN(nn.Module):
         u_in1 = x_steps @ self.W_in1.T + self.b_in1           # W_in1 x[l] + b_in1, all l at once
         u_in2 = x_steps[0::2] @ self.W_in2.T + self.b_in2     # only the steps Layer_rec2 fires
         return bptt.clockwork_recurrence((1, 2), [u_in1, u_in2], [self.W_rec1, self.W_rec2],
-                                         self.nonlinearity)
+                                         self.nonlinearity, self.wiring)
 
     def layer_out(self, z):
         """Vector form: a_out = W_out z + b_out for the whole batch in one product."""
@@ -174,7 +181,9 @@ class ClockworkRNN(nn.Module):
         z_k[l] = f(W_in[k] x[l] + W_rec[k] (z_k[l-1] + z_(k+1)[l-1] + ... + z_(K-1)[l-1]) + b_in[k])
         y      = tanh(W_out z_0[L] + b_out)
 
-    with f = tanh (the assignment's) or relu (nonlinearity="relu").
+    with f = tanh (the assignment's) or relu (nonlinearity="relu"). That is wiring="slower", the
+    assignment's; wiring="all" (beyond the assignment, SPEC.md section 7) has every layer read
+    every layer, z_k[l] = f(W_in[k] x[l] + W_rec[k] (z_0[l-1] + ... + z_(K-1)[l-1]) + b_in[k]).
 
     Every weight matrix is drawn by the same hand-written Xavier rule; biases start at zero.
     engine="bptt" runs the recurrence in lib/bptt.py (the same engine as AlarmworkRNN's),
@@ -182,13 +191,14 @@ class ClockworkRNN(nn.Module):
     """
 
     def __init__(self, num_inputs=2, num_hidden=50, num_outputs=1, periods=DEFAULT_PERIODS,
-                 engine="bptt", nonlinearity="tanh"):
+                 engine="bptt", nonlinearity="tanh", wiring="slower"):
         super().__init__()
         if engine not in ENGINES:
             raise ValueError(f"unknown engine '{engine}', expected one of {ENGINES}")
         self.periods = bptt.check_periods(periods)
         self.engine = engine
         self.nonlinearity = bptt.check_nonlinearity(nonlinearity)
+        self.wiring = bptt.check_wiring(wiring)
         P, K = num_hidden, len(self.periods)
         self.W_in = nn.ParameterList(nn.Parameter(torch.empty(P, num_inputs)) for _ in range(K))
         self.W_rec = nn.ParameterList(nn.Parameter(torch.empty(P, P)) for _ in range(K))
@@ -216,7 +226,8 @@ class ClockworkRNN(nn.Module):
             previous = list(z)                                # z_k[l-1] of every layer
             for k, period in enumerate(self.periods):
                 if l % period == 0:
-                    s_k = sum(previous[k + 1:], previous[k])  # z_k[l-1] + slower layers' z[l-1]
+                    first = k if self.wiring == "slower" else 0   # "all": from layer 0 on
+                    s_k = sum(previous[first + 1:], previous[first])  # z_first[l-1] + slower ones'
                     z[k] = f(x[:, l] @ self.W_in[k].T + s_k @ self.W_rec[k].T + self.b_in[k])
                 # else: z_k[l] = z_k[l-1], the same tensor carries over
         return z[0]
@@ -226,7 +237,8 @@ class ClockworkRNN(nn.Module):
         x_steps = x.transpose(0, 1)                           # time-major (L, N, inputs)
         u = [x_steps[0::period] @ W_in.T + b_in               # only the steps layer k fires
              for period, W_in, b_in in zip(self.periods, self.W_in, self.b_in)]
-        return bptt.clockwork_recurrence(self.periods, u, list(self.W_rec), self.nonlinearity)
+        return bptt.clockwork_recurrence(self.periods, u, list(self.W_rec), self.nonlinearity,
+                                         self.wiring)
 
 
 # ------------------------------------------------------------------------------ starts (recurrent init)
@@ -235,14 +247,16 @@ class ClockworkRNN(nn.Module):
 def recurrent_matrices(model):
     """[(W, s)]: every recurrent matrix of a SimpleRNN, AlarmworkRNN or ClockworkRNN, with the
     spectral norm s of its integrator start: 1 for nn.RNN's weight_hh, 1/(K - k) for clocked
-    layer k of K, which reads the sum of K - k states (`start_as_integrator_`)."""
+    layer k of K, which reads the sum of K - k states, and 1/K for every layer of a clocked
+    model with wiring="all", where each reads the sum of all K (`start_as_integrator_`)."""
     if isinstance(model, SimpleRNN):
         return [(getattr(model.rnn, f"weight_hh_l{layer}"), 1.0)
                 for layer in range(model.rnn.num_layers)]
     if isinstance(model, (AlarmworkRNN, ClockworkRNN)):
         W_rec = ((model.W_rec1, model.W_rec2) if isinstance(model, AlarmworkRNN)
                  else tuple(model.W_rec))
-        return [(W, 1.0 / (len(W_rec) - k)) for k, W in enumerate(W_rec)]
+        K = len(W_rec)
+        return [(W, 1.0 / (K if model.wiring == "all" else K - k)) for k, W in enumerate(W_rec)]
     if isinstance(model, (LSTM, nn.LSTM)):
         raise ValueError("an LSTM does not start as an integrator: use "
                          "chrono_init_(model.lstm, t_max)")
@@ -258,7 +272,9 @@ def start_as_integrator_(model):
     wherever the input is zero. AlarmworkRNN and ClockworkRNN: layer k of K reads s_k, the sum
     of its own state and the K-1-k slower layers' states, so W_rec_k = I / (K - k) makes it
     read their average, and the network integrates without growing (AlarmworkNet:
-    W_rec1 = I/2, W_rec2 = I); every b_in_k = 0. Input and output weights keep their init.
+    W_rec1 = I/2, W_rec2 = I). With wiring="all" every layer reads the sum of all K states, so
+    every W_rec_k = I / K (AlarmworkNet: W_rec1 = W_rec2 = I/2). Every b_in_k = 0. Input and
+    output weights keep their init.
     The LSTM has a start of its own, `chrono_init_`. Returns the model.
     """
     matrices = recurrent_matrices(model)
@@ -278,13 +294,13 @@ def start_as_integrator_(model):
 
 def bound_recurrence_(model):
     """Keep every recurrent matrix within the spectral norm of its integrator start (1 for
-    SimpleRNN; 1/(K - k) for clocked layer k): singular values above it are cut down to it,
-    the nearest such matrix (in the Frobenius norm), as in the singular-value constraints of
-    Vorontsov et al. (2017), "On orthogonality and learning recurrent networks with long term
-    dependencies". With relu, |relu(a)| <= |a|, so then |h[l]| <= |h[l-1]| + |W_in x[l] + b|:
-    a state grows at most linearly in l, never as rho^l, and cannot overflow at any length.
-    A matrix already within its bound, or holding non-finite numbers, is left as it is.
-    Returns the model."""
+    SimpleRNN; 1/(K - k) for clocked layer k, 1/K with wiring="all"): singular values above it
+    are cut down to it, the nearest such matrix (in the Frobenius norm), as in the singular-value
+    constraints of Vorontsov et al. (2017), "On orthogonality and learning recurrent networks
+    with long term dependencies". With relu, |relu(a)| <= |a|, so then
+    |h[l]| <= |h[l-1]| + |W_in x[l] + b|: a state grows at most linearly in l, never as rho^l,
+    and cannot overflow at any length. A matrix already within its bound, or holding non-finite
+    numbers, is left as it is. Returns the model."""
     with torch.no_grad():
         for W, limit in recurrent_matrices(model):
             if not bool(torch.isfinite(W).all()):
@@ -343,12 +359,17 @@ def count_parameters(model):
     return sum(p.numel() for p in model.parameters())
 
 
-def build_model(name, num_hidden=50, engine="bptt", periods=None, nonlinearity="tanh"):
-    """A model from the registry by its command-line name; the LSTM takes only tanh."""
+def build_model(name, num_hidden=50, engine="bptt", periods=None, nonlinearity="tanh",
+                wiring="slower"):
+    """A model from the registry by its command-line name; the LSTM takes only tanh, and only
+    the clocked models take a wiring other than "slower"."""
     _, cls = MODELS[name]
     if cls is AlarmworkRNN:
-        return cls(num_hidden=num_hidden, engine=engine, nonlinearity=nonlinearity)
+        return cls(num_hidden=num_hidden, engine=engine, nonlinearity=nonlinearity, wiring=wiring)
     if cls is ClockworkRNN:
         return cls(num_hidden=num_hidden, engine=engine, periods=periods or DEFAULT_PERIODS,
-                   nonlinearity=nonlinearity)
+                   nonlinearity=nonlinearity, wiring=wiring)
+    if bptt.check_wiring(wiring) != "slower":
+        raise ValueError(f"wiring is for the clocked models alarmwork and clockwork; "
+                         f"{name} takes no wiring={wiring!r}")
     return cls(num_hidden=num_hidden, nonlinearity=nonlinearity)

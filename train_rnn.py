@@ -30,7 +30,7 @@ from experiment.datasets import DATA_FLAGS, prepare_data
 from lib.bptt import check_periods
 from lib.cli_types import (NONE, finite_float, given_options, non_negative_float, non_negative_int,
                            or_none, positive_float, positive_int, refuse_repeats)
-from models import ENGINES, MODELS, NONLINEARITIES, RECURRENT_BOUNDS, RECURRENT_INITS
+from models import ENGINES, MODELS, NONLINEARITIES, RECURRENT_BOUNDS, RECURRENT_INITS, WIRINGS
 
 ASSIGNMENT_MODELS = ("simple_rnn", "lstm", "alarmwork")   # the default grid: the assignment's table
 
@@ -41,7 +41,7 @@ SETTING_FLAGS = {"epochs": "epochs", "batch_size": "batch_size", "hidden": "hidd
                  "momentum": "momentum", "clip_grad_norm": "clip_grad_norm",
                  "lstm_forget_bias": "lstm_forget_bias", "nonlinearity": "nonlinearity",
                  "recurrent_init": "recurrent_init", "lstm_chrono": "lstm_chrono",
-                 "recurrent_bound": "recurrent_bound"}
+                 "recurrent_bound": "recurrent_bound", "wiring": "wiring"}
 # 'none' turns these off
 OFF_OR_VALUE = ("clip_grad_norm", "lstm_forget_bias", "lstm_chrono", "recurrent_bound")
 
@@ -77,6 +77,10 @@ def build_parser():
                         default=list(configs.DEFAULT_PERIODS), metavar="T",
                         help="clock periods of ClockworkRNN's layers, from 1 and increasing "
                              "(default: %(default)s)")
+    parser.add_argument("--wiring", choices=WIRINGS, default="slower",
+                        help="what a layer of AlarmworkNet and ClockworkRNN reads when it fires: "
+                             "its own and the slower layers' states (slower, the assignment's) or "
+                             "every layer's (all; SPEC.md, section 7) (default: %(default)s)")
     seeds = parser.add_mutually_exclusive_group()
     seeds.add_argument("--seed", type=non_negative_int,
                        help="run this one seed (model initialization and batch order; default 0)")

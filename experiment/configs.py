@@ -24,7 +24,7 @@ ENGINE_MODELS = ("alarmwork", "clockwork")     # the models with a hand-derived 
 # Left out of a configuration at these values (read back by `setting`).
 LEFT_OUT = {"recipe": "assignment", "optimizer": "sgd", "lstm_forget_bias": None, "periods": None,
             "nonlinearity": "tanh", "recurrent_init": "default", "lstm_chrono": None,
-            "recurrent_bound": None}
+            "recurrent_bound": None, "wiring": "slower"}
 
 # The settings a recipe sets (recipes.RECIPES), in a configuration's terms.
 TRAINING_SETTINGS = ("optimizer", "lr", "momentum", "clip_grad_norm", "lstm_forget_bias",
@@ -47,30 +47,34 @@ def setting(config, name):
 
 def run_config(model, seq_len, seed, data, recipe="assignment", *, epochs=50, batch_size=20,
                hidden=50, periods=DEFAULT_PERIODS, shuffle=False, engine="bptt", device="cpu",
-               **overrides):
+               wiring="slower", **overrides):
     """The normalized configuration of one run: `recipe`'s settings, each overridden by the
     keyword of its name where one is given (optimizer, lr, momentum, clip_grad_norm,
     lstm_forget_bias, nonlinearity, recurrent_init, lstm_chrono, recurrent_bound; None turns
     clipping, the forget bias, chrono or the bound off). `data` holds the generator options of
-    the data set."""
+    the data set. `wiring` is the clocked networks' ("slower", the assignment's, or "all"; SPEC.md,
+    section 7); the others have none."""
     return normalize({
         "model": model, "seq_len": seq_len, "seed": seed, "epochs": epochs,
         "batch_size": batch_size, "hidden": hidden, "engine": engine, "shuffle": shuffle,
-        "device": device, "data": data, "recipe": recipe, "periods": periods,
-        **resolve_recipe(model, seq_len, recipe, **overrides)})
+        "device": device, "data": data, "recipe": recipe, "periods": periods, "wiring": wiring,
+        **resolve_recipe(model, seq_len, recipe, wiring=wiring, **overrides)})
 
 
 def resolve_recipe(model, seq_len, recipe, optimizer=None, lr=None, momentum=None,
                    clip_grad_norm=FROM_RECIPE, lstm_forget_bias=FROM_RECIPE,
                    nonlinearity=FROM_RECIPE, recurrent_init=FROM_RECIPE, lstm_chrono=FROM_RECIPE,
-                   recurrent_bound=FROM_RECIPE):
-    """{setting: value} of every training setting of one run of `model` at `seq_len`."""
+                   recurrent_bound=FROM_RECIPE, wiring="slower"):
+    """{setting: value} of every training setting of one run of `model` (with `wiring`, for a
+    clocked network) at `seq_len`."""
     values = recipes.RECIPES[recipe]
     optimizer = optimizer or values["optimizer"]
+    wiring = wiring if model in ENGINE_MODELS else "slower"     # the others have no wiring
     if lr is None:
-        lr = recipes.recipe_lr(recipe, optimizer, model)
+        lr = recipes.recipe_lr(recipe, optimizer, model, wiring)
         if lr is None:
-            raise ConfigError(f"the {recipe} recipe has no learning rate for {model} yet: its sweep "
+            name = recipes.rate_key(model, wiring)
+            raise ConfigError(f"the {recipe} recipe has no learning rate for {name} yet: its sweep "
                               "chooses it (python -m studies.sweep_learning_rates --recipe "
                               f"{recipe}); train_rnn.py takes one with --lr")
     if optimizer == "sgd":
@@ -114,6 +118,7 @@ def normalize(config):
         config.pop(name, None)
     if model not in ENGINE_MODELS:
         config["engine"] = None
+        config.pop("wiring", None)
     if model == "clockwork":
         config["periods"] = [int(T) for T in config.get("periods") or DEFAULT_PERIODS]
     else:
@@ -145,7 +150,8 @@ def recipe_followed(config):
     model, seq_len = config["model"], config["seq_len"]
     for name in recipes.RECIPES:
         try:
-            follows = {"model": model, **resolve_recipe(model, seq_len, name)}
+            follows = {"model": model, **resolve_recipe(model, seq_len, name,
+                                                        wiring=setting(config, "wiring"))}
         except ConfigError:           # a recipe without a rate for this model: not followed
             continue
         if training_settings(follows) == have:

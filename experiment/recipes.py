@@ -61,11 +61,18 @@ def optimizer_recipe(recipe, optimizer):
     return next(values for values in RECIPES.values() if values["optimizer"] == optimizer)
 
 
-def recipe_lr(recipe, optimizer, model):
-    """The learning rate of `model` trained with `optimizer` under `recipe`; None where the
-    recipe has not chosen one yet."""
+def rate_key(model, wiring="slower"):
+    """The name of a model's rate in a recipe's per-model rates: the registry name, and for a
+    clocked network in which every layer reads every layer, 'alarmwork:all' (its own sweep
+    chooses its rate)."""
+    return model if wiring == "slower" else f"{model}:{wiring}"
+
+
+def recipe_lr(recipe, optimizer, model, wiring="slower"):
+    """The learning rate of `model` (with `wiring`) trained with `optimizer` under `recipe`;
+    None where the recipe has not chosen one yet."""
     lr = optimizer_recipe(recipe, optimizer)["lr"]
-    return lr.get(model) if isinstance(lr, dict) else lr
+    return lr.get(rate_key(model, wiring)) if isinstance(lr, dict) else lr
 
 
 def describe_recipe(name):

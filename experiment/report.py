@@ -23,8 +23,11 @@ DEFAULT_HIDDEN = 50  # the assignment's P; a model of another width says so in i
 
 
 def model_label(config):
-    """A run's model in tables: 'LSTM', 'Clockwork(1,2,4,8)', 'Clockwork(1,2,4,8) P=35'."""
+    """A run's model in tables: 'LSTM', 'Clockwork(1,2,4,8)', 'Clockwork(1,2,4,8) P=35', and
+    'AlarmworkNet all-wired' for a clocked network whose every layer reads every layer."""
     label = models.display_name(config["model"], config.get("periods"))
+    if config.get("wiring", "slower") != "slower":
+        label += f" {config['wiring']}-wired"
     return label if config["hidden"] == DEFAULT_HIDDEN else f"{label} P={config['hidden']}"
 
 

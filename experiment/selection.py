@@ -79,14 +79,14 @@ def configuration_of(config):
     """What a run shares with the other runs of its command, by name.
 
     That is its configuration apart from the model, the length and the seed, and apart from
-    what the model's label in the table already tells (hidden, periods), so runs of several
-    widths share a table. A setting of some models only (engine, lstm_forget_bias) is left out
+    what the model's label in the table already tells (hidden, periods, wiring), so runs of
+    several widths share a table. A setting of some models only (engine, lstm_forget_bias) is left out
     of the others'; a rate that the recipe sets per model reads "the recipe's"; the data enter
     by their generator options (data_seed, n_train, n_dev, n_test).
     """
     model = config["model"]
     options = {k: v for k, v in config.items()
-               if k not in ("model", "seq_len", "seed", "hidden", "periods", "data", "engine")
+               if k not in ("model", "seq_len", "seed", "hidden", "periods", "wiring", "data", "engine")
                and k not in configs.LEFT_OUT}
     options.update({name: configs.setting(config, name) for name in ("recipe", "optimizer")})
     if model in configs.ENGINE_MODELS:
@@ -111,7 +111,8 @@ def is_recipe_rate_per_model(config):
     except (KeyError, StopIteration):   # a recipe or optimizer this version does not know
         return False
     return (isinstance(rates, dict) and len(set(rates.values())) > 1
-            and rates.get(config["model"]) == config["lr"])
+            and rates.get(recipes.rate_key(config["model"], configs.setting(config, "wiring")))
+            == config["lr"])
 
 
 def by_configuration(records):

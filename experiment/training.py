@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 import generate_data_adding_problem as data
 from experiment import report
-from experiment.configs import normalize, setting
+from experiment.configs import ENGINE_MODELS, normalize, setting
 from lib.atomic_files import atomic_write
 from lib.bptt import limit_blas_to_one_thread
 from lib.machine import blas_kernel, cpu_model
@@ -59,6 +59,8 @@ def make_model(config):
     options = {"periods": tuple(config["periods"])} if "periods" in config else {}
     if config["model"] != "lstm":
         options["nonlinearity"] = setting(config, "nonlinearity")
+    if config["model"] in ENGINE_MODELS:
+        options["wiring"] = setting(config, "wiring")
     model = build_model(config["model"], config["hidden"], config["engine"] or "bptt", **options)
     if setting(config, "recurrent_init") == "integrator":
         start_as_integrator_(model)

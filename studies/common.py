@@ -1,14 +1,55 @@
 """What the command lines of the studies share: the options every study hands on to its runs,
 and the command a report names as its maker."""
+import argparse
 import os
 import shlex
 import sys
+from typing import NamedTuple
 
 import generate_data_adding_problem as data
 from experiment import grid
 from experiment.datasets import data_options, prepare_data
 from lib.atomic_files import atomic_write_text
 from lib.cli_types import positive_int
+from models import MODELS, WIRINGS
+
+DEFAULT_HIDDEN = 50
+
+
+class ModelSpec(NamedTuple):
+    """A model as a study names it: the registry name, the width P, and for a clocked network
+    its wiring."""
+    name: str
+    hidden: int = DEFAULT_HIDDEN
+    wiring: str = "slower"
+
+    def __str__(self):
+        parts = [self.name] + ([str(self.hidden)] if self.hidden != DEFAULT_HIDDEN else [])
+        return ":".join(parts + ([self.wiring] if self.wiring != "slower" else []))
+
+
+def parse_model(text):
+    """'clockwork:35' -> ModelSpec('clockwork', 35); 'alarmwork:all' -> ModelSpec('alarmwork',
+    50, 'all'): after the name, a width and a wiring (SPEC.md, section 7), each optional."""
+    name, *parts = text.split(":")
+    if name not in MODELS:
+        raise argparse.ArgumentTypeError(f"unknown model '{name}', expected one of {', '.join(MODELS)}")
+    hidden, wiring = DEFAULT_HIDDEN, "slower"
+    for part in parts:
+        if part in WIRINGS and wiring == "slower":
+            if name not in ("alarmwork", "clockwork"):
+                raise argparse.ArgumentTypeError(f"'{text}': a wiring is for alarmwork and clockwork")
+            wiring = part
+        elif part.lstrip("-").isdigit() and hidden == DEFAULT_HIDDEN and wiring == "slower":
+            try:
+                hidden = positive_int(part)
+            except argparse.ArgumentTypeError as error:
+                raise argparse.ArgumentTypeError(f"'{text}': the width after ':' {error}") from None
+        else:
+            raise argparse.ArgumentTypeError(
+                f"'{text}': expected NAME[:P][:WIRING], a width P >= 1 and a wiring from "
+                f"{', '.join(WIRINGS)}")
+    return ModelSpec(name, hidden, wiring)
 
 
 def add_study_arguments(parser, results_dir, outputs):

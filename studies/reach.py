@@ -34,7 +34,8 @@ from lib.atomic_files import atomic_write_text
 from lib.bptt import check_periods
 from lib.cli_types import given_options, positive_int, refuse_repeats, sequence_length
 from models import MODELS, build_model, count_parameters
-from studies.common import add_study_arguments, prepare_study, print_report, study_command
+from studies.common import (add_study_arguments, parse_model, prepare_study, print_report,
+                            study_command)
 
 DEFAULT_MODELS = ("simple_rnn", "lstm", "alarmwork", "clockwork", "clockwork:35")
 # every recipe whose learning rates are chosen (one joins the study when its sweep is complete),
@@ -42,6 +43,9 @@ DEFAULT_MODELS = ("simple_rnn", "lstm", "alarmwork", "clockwork", "clockwork:35"
 DEFAULT_RECIPES = tuple(name for name, values in recipes.RECIPES.items()
                         if name not in recipes.NOT_PASSED
                         and (not isinstance(values["lr"], dict) or None not in values["lr"].values()))
+# the clocked networks in which every layer reads every layer (SPEC.md, section 7) climb under
+# the integrator recipe only, and join the whole study once its sweep has chosen their rate
+WIRED_LADDERS = (("alarmwork:all", "integrator"), ("clockwork:all", "integrator"))
 DEFAULT_LENGTHS = (10, 50, 100, 200, 500, 1000, 2000)
 DEFAULT_SEEDS = 5
 REACHED_FRACTION = 3 / 5     # a rung is reached when at least 3 of its 5 runs solve the task
@@ -90,26 +94,16 @@ def accuracy_of(record):
 
 # ------------------------------------------------------------------------------ ladders
 
-def parse_model(text):
-    """'clockwork:35' -> ('clockwork', 35); 'lstm' -> ('lstm', 50)."""
-    name, _, width = text.partition(":")
-    if name not in MODELS:
-        raise argparse.ArgumentTypeError(f"unknown model '{name}', expected one of {', '.join(MODELS)}")
-    try:
-        return name, positive_int(width) if width else report.DEFAULT_HIDDEN
-    except argparse.ArgumentTypeError as error:
-        raise argparse.ArgumentTypeError(f"'{text}': the width after ':' {error}") from None
-
-
 @dataclass
 class Ladder:
-    """One (model, width, recipe): its folder, configurations per rung, and records."""
+    """One (model, width, recipe, wiring): its folder, configurations per rung, and records."""
     model: str
     hidden: int
     recipe: str
     results_dir: str
     configs: dict                                   # {L: [config of each seed]}
     records: dict = field(default_factory=dict)     # {L: {seed: record}}
+    wiring: str = "slower"
 
     @property
     def label(self):
@@ -126,24 +120,44 @@ class Ladder:
         self.records.setdefault(config["seq_len"], {})[config["seed"]] = record
 
 
-def make_ladder(model, hidden, recipe, options, data_options):
-    """A ladder: the recipe, the width, every length and seed of the study. Its runs live in the
-    folder of the recipe they follow (home_recipe), whichever recipe that shares them is named."""
-    by_length = {L: [configs.run_config(model, L, seed, data_options[L], recipe, hidden=hidden,
-                                        periods=options.periods, epochs=options.epochs)
+def make_ladder(spec, recipe, options, data_options):
+    """A ladder: the model (a ModelSpec), the recipe, every length and seed of the study. Its runs
+    live in the folder of the recipe they follow (ladder_folder), whichever recipe that shares
+    them is named."""
+    by_length = {L: [run_config(spec, L, seed, data_options[L], recipe, options)
                      for seed in range(options.seeds)]
                  for L in options.lengths}
-    return Ladder(model, hidden, recipe, ladder_folder(model, hidden, recipe, options), by_length)
+    return Ladder(spec.name, spec.hidden, recipe, ladder_folder(spec, recipe, options), by_length,
+                  wiring=spec.wiring)
 
 
-def ladder_folder(model, hidden, recipe, options):
+def run_config(spec, seq_len, seed, data, recipe, options):
+    return configs.run_config(spec.name, seq_len, seed, data, recipe, hidden=spec.hidden,
+                              periods=options.periods, epochs=options.epochs, wiring=spec.wiring)
+
+
+def ladder_folder(spec, recipe, options):
     """<results-dir>/<the recipe the ladder's runs are named after>: the first recipe of
     recipes.RECIPES whose every setting they have (configs.normalize). integrator_smaller_rate's
     LSTM runs are the integrator recipe's, so they are kept under integrator/ however the
     command names them."""
-    config = configs.run_config(model, options.lengths[0], 0, None, recipe, hidden=hidden,
-                                periods=options.periods, epochs=options.epochs)
+    config = run_config(spec, options.lengths[0], 0, None, recipe, options)
     return os.path.join(options.results_dir, configs.setting(config, "recipe"))
+
+
+def chosen_pairs(options):
+    """(ModelSpec, recipe) of every ladder the command climbs: each model under each recipe; the
+    whole study (neither --models nor --recipes given) adds WIRED_LADDERS whose rate is chosen."""
+    pairs = [(spec, recipe) for recipe in options.recipes for spec in options.models]
+    if not options.given & {"models", "recipes"}:
+        for text, recipe in WIRED_LADDERS:
+            spec = parse_model(text)
+            try:
+                configs.resolve_recipe(spec.name, options.lengths[0], recipe, wiring=spec.wiring)
+            except configs.ConfigError:                 # its sweep has not chosen a rate yet
+                continue
+            pairs.append((spec, recipe))
+    return pairs
 
 
 def same_ladder(ladder, other):
@@ -282,7 +296,8 @@ def ladder_summary(ladder, lengths, runs_per_rung):
     return {
         "model": ladder.label, "recipe": ladder.recipe, "lr": config["lr"],
         "parameters": count_parameters(build_model(ladder.model, ladder.hidden,
-                                                   periods=config.get("periods"))),
+                                                   periods=config.get("periods"),
+                                                   wiring=ladder.wiring)),
         "reach": reached, "state": state, "rungs": ", ".join(rungs),
         "median_epochs_to_solve": float(np.median(epochs)) if epochs else None,
     }
@@ -422,10 +437,14 @@ def parse_args(argv=None):
                     "reach.csv and reach.png describe the whole study: a command that selects part "
                     "of it (--models, --recipes, --lengths, ...) prints that part and leaves them "
                     "alone. In another --results-dir, they describe the command's own study.")
-    parser.add_argument("--models", nargs="+", type=parse_model, metavar="MODEL[:P]",
+    parser.add_argument("--models", nargs="+", type=parse_model, metavar="MODEL[:P][:WIRING]",
                         default=[parse_model(m) for m in DEFAULT_MODELS],
                         help=f"models, each a registry name ({', '.join(MODELS)}) with an "
-                             f"optional width, e.g. clockwork:35 (default: {' '.join(DEFAULT_MODELS)})")
+                             f"optional width and, for alarmwork and clockwork, wiring, e.g. "
+                             f"clockwork:35 or alarmwork:all (SPEC.md, section 7) (default: "
+                             f"{' '.join(DEFAULT_MODELS)}; with neither --models nor --recipes, "
+                             f"also {', '.join(f'{m} under {r}' for m, r in WIRED_LADDERS)} once "
+                             f"their rate is chosen)")
     parser.add_argument("--recipes", nargs="+", choices=list(recipes.RECIPES),
                         default=list(DEFAULT_RECIPES),
                         help="training recipes, see python train_rnn.py --help (default: %(default)s)")
@@ -449,22 +468,22 @@ def parse_args(argv=None):
     except ValueError as error:
         parser.error(f"--periods: {error}")
     for recipe in options.recipes:
-        for model, _ in options.models:
+        for spec in options.models:
             try:
-                configs.resolve_recipe(model, options.lengths[0], recipe)
+                configs.resolve_recipe(spec.name, options.lengths[0], recipe, wiring=spec.wiring)
             except configs.ConfigError as error:
                 parser.error(f"--recipes {recipe}: {error}")
+    options.pairs = chosen_pairs(options)
     return options
 
 
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     options = parse_args(argv)
-    folders = {ladder_folder(model, hidden, recipe, options)
-               for recipe in options.recipes for model, hidden in options.models}
+    folders = {ladder_folder(spec, recipe, options) for spec, recipe in options.pairs}
     data_options = prepare_study(options, options.lengths, sorted(folders))
-    ladders = distinct([make_ladder(model, hidden, recipe, options, data_options)
-                        for recipe in options.recipes for model, hidden in options.models])
+    ladders = distinct([make_ladder(spec, recipe, options, data_options)
+                        for spec, recipe in options.pairs])
     for ladder in ladders:
         if options.force and not options.report:     # --force climbs again from nothing
             for rung in ladder.configs.values():

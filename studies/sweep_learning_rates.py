@@ -25,20 +25,24 @@ from tabulate import tabulate
 from experiment import configs, grid, recipes, report
 from experiment.runs import find_record
 from lib.atomic_files import atomic_write_text
-from lib.cli_types import given_options, sequence_length
-from studies.common import add_study_arguments, prepare_study, print_report, study_command
+from lib.cli_types import given_options, refuse_repeats, sequence_length
+from studies.common import (add_study_arguments, parse_model, prepare_study, print_report,
+                            study_command)
 
-# per recipe: the rates tried, the length, the rate kept where none learns, and the folder
+MODELS = ("simple_rnn", "lstm", "alarmwork", "clockwork")
+# the clocked networks in which every layer reads every layer (SPEC.md, section 7), named as
+# their rate is in a recipe (recipes.rate_key)
+WIRED = ("alarmwork:all", "clockwork:all")
+# per recipe: the models, the rates tried, the length, the rate kept where none learns, the folder
 SWEEPS = {
-    "modern": {"rates": (1e-4, 3e-4, 1e-3, 3e-3), "length": 100,
+    "modern": {"models": MODELS, "rates": (1e-4, 3e-4, 1e-3, 3e-3), "length": 100,
                "fallback": 1e-3,                 # PyTorch's default Adam rate
                "results_dir": os.path.join("results", "reach", "sweep")},
-    "integrator": {"rates": (3e-5, 1e-4, 3e-4), "length": 500,
+    "integrator": {"models": MODELS + WIRED, "rates": (3e-5, 1e-4, 3e-4), "length": 500,
                    "fallback": 1e-4,             # the middle rate, fixed before the sweep ran
                    "results_dir": os.path.join("results", "reach", "sweep_integrator")},
 }
 SEEDS = (100, 101)            # apart from the study's seeds 0..4
-MODELS = ("simple_rnn", "lstm", "alarmwork", "clockwork")
 PLATEAU_EXIT = 50.0           # dev %: the plateau of answering ~0 lies near 35 %
 
 
@@ -47,7 +51,8 @@ PLATEAU_EXIT = 50.0           # dev %: the plateau of answering ~0 lies near 35 
 def sweep_table(records):
     """One row per (model, rate): mean final dev accuracy over the seeds, and mean epochs."""
     rows = pd.DataFrame([{
-        "model": r["config"]["model"], "label": report.model_label(r["config"]),
+        "model": recipes.rate_key(r["config"]["model"], r["config"].get("wiring", "slower")),
+        "label": report.model_label(r["config"]),
         "lr": r["config"]["lr"], "seed": r["config"]["seed"],
         # a diverged run learned nothing: it counts as 0 % in its rate's mean
         "dev_accuracy": r["dev_accuracy"] if r["dev_accuracy"] is not None else 0.0,
@@ -81,9 +86,9 @@ def choose_rates(table, fallback):
 
 def sweep_configs(options, data_options):
     """One configuration per (model, rate, seed): the recipe at one rate."""
-    return [configs.run_config(model, options.length, seed, data_options[options.length],
-                               options.recipe, lr=rate, epochs=options.epochs)
-            for model in options.models for rate in options.rates for seed in SEEDS]
+    return [configs.run_config(spec.name, options.length, seed, data_options[options.length],
+                               options.recipe, lr=rate, epochs=options.epochs, wiring=spec.wiring)
+            for spec in map(parse_model, options.models) for rate in options.rates for seed in SEEDS]
 
 
 # ------------------------------------------------------------------------------ report
@@ -159,13 +164,18 @@ def parse_args(argv=None):
                         for name, sweep in SWEEPS.items()) + ".")
     parser.add_argument("--recipe", choices=list(SWEEPS), default="modern",
                         help="the recipe whose rates are chosen (default: %(default)s)")
-    parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS), metavar="MODEL",
-                        help=f"models to sweep, from {', '.join(MODELS)} (default: all)")
+    parser.add_argument("--models", nargs="+", choices=MODELS + WIRED, metavar="MODEL",
+                        help=f"models to sweep, from {', '.join(MODELS + WIRED)} (the last two: "
+                             "every layer reads every layer, SPEC.md, section 7) (default: the "
+                             "sweep's: " + "; ".join(f"{name}: {' '.join(sweep['models'])}"
+                                                     for name, sweep in SWEEPS.items()) + ")")
     parser.add_argument("--length", type=sequence_length,
                         help="sequence length L of the sweep (default: the recipe's sweep's)")
     add_study_arguments(parser, None, "runs/ and sweep.{csv,md,png} (default: the recipe's sweep's)")
     options = parser.parse_args(argv)
     sweep = SWEEPS[options.recipe]
+    refuse_repeats(parser, options, ("models",) if options.models else ())
+    options.models = options.models or list(sweep["models"])
     options.rates = sweep["rates"]
     options.length = options.length or sweep["length"]
     options.results_dir = options.results_dir or sweep["results_dir"]

@@ -8,7 +8,7 @@ import torch
 from threadpoolctl import threadpool_info
 
 from lib import bptt
-from models import NONLINEARITIES, AlarmworkRNN, ClockworkRNN
+from models import NONLINEARITIES, WIRINGS, AlarmworkRNN, ClockworkRNN
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -23,24 +23,26 @@ def recurrence_inputs(periods, seq_len, batch=3, hidden=4, seed=0):
     return u, W_rec
 
 
+@pytest.mark.parametrize("wiring", WIRINGS)
 @pytest.mark.parametrize("periods, seq_len", [
     ((1, 2), 1), ((1, 2), 2), ((1, 2), 3), ((1, 2), 6), ((1, 2), 9),          # AlarmworkNet
     ((1,), 4), ((1, 2, 4, 8), 8), ((1, 2, 4, 8), 13), ((1, 2, 4, 8), 3),
-    ((1, 3), 7), ((1, 3, 4), 13), ((1, 5, 6, 7), 15)])                          # not nested
-def test_recurrence_passes_gradcheck_in_float64(periods, seq_len):
+    ((1, 3), 7), ((1, 3, 4), 13), ((1, 3, 5), 11), ((1, 5, 6, 7), 15)])       # not nested
+def test_recurrence_passes_gradcheck_in_float64(periods, seq_len, wiring):
     u, W_rec = recurrence_inputs(periods, seq_len)
     K = len(periods)
     def recurrence(*tensors):
-        return bptt.clockwork_recurrence(periods, list(tensors[:K]), list(tensors[K:]))
+        return bptt.clockwork_recurrence(periods, list(tensors[:K]), list(tensors[K:]), wiring=wiring)
     assert torch.autograd.gradcheck(recurrence, (*u, *W_rec))
 
 
+@pytest.mark.parametrize("wiring", WIRINGS)
 @pytest.mark.parametrize("periods, seq_len", [((1, 2), 5), ((1, 2, 4, 8), 13), ((1, 3, 5), 11)])
-def test_relu_recurrence_passes_gradcheck_in_float64(periods, seq_len):
+def test_relu_recurrence_passes_gradcheck_in_float64(periods, seq_len, wiring):
     u, W_rec = recurrence_inputs(periods, seq_len)
     K = len(periods)
     def recurrence(*tensors):
-        return bptt.clockwork_recurrence(periods, list(tensors[:K]), list(tensors[K:]), "relu")
+        return bptt.clockwork_recurrence(periods, list(tensors[:K]), list(tensors[K:]), "relu", wiring)
     z = recurrence(*u, *W_rec)
     assert (z == 0).any() and (z > 0).any()           # units on both sides of relu's kink
     assert torch.autograd.gradcheck(recurrence, (*u, *W_rec))
@@ -50,6 +52,29 @@ def test_unknown_nonlinearity_is_refused_with_the_choices():
     u, W_rec = recurrence_inputs((1, 2), 3)
     with pytest.raises(ValueError, match="expected one of \\('tanh', 'relu'\\)"):
         bptt.clockwork_recurrence((1, 2), u, W_rec, "sigmoid")
+
+
+def test_unknown_wiring_is_refused_with_the_choices():
+    assert WIRINGS == bptt.WIRINGS == ("slower", "all")
+    u, W_rec = recurrence_inputs((1, 2), 3)
+    with pytest.raises(ValueError,
+                       match="unknown wiring 'faster', expected one of \\('slower', 'all'\\)"):
+        bptt.clockwork_recurrence((1, 2), u, W_rec, wiring="faster")
+
+
+@pytest.mark.parametrize("nonlinearity", NONLINEARITIES)
+def test_the_engines_default_wiring_is_slower_to_the_bit(nonlinearity):
+    """The default is the assignment's wiring, in the same operations: outputs and gradients equal."""
+    results = {}
+    for wiring in (None, "slower", "all"):
+        u, W_rec = recurrence_inputs((1, 2, 4), 11)
+        options = {} if wiring is None else {"wiring": wiring}
+        z = bptt.clockwork_recurrence((1, 2, 4), u, W_rec, nonlinearity, **options)
+        (z * torch.linspace(-1, 1, z.numel(), dtype=z.dtype).view_as(z)).sum().backward()
+        results[wiring] = [z.detach()] + [t.grad for t in u + W_rec]
+    for default, slower in zip(results[None], results["slower"]):
+        assert torch.equal(default, slower)
+    assert not torch.allclose(results["all"][0], results["slower"][0])   # the option is not ignored
 
 
 @pytest.mark.parametrize("change", [lambda W: W.add_(0.1), lambda W: W.mul_(2.0)],
@@ -103,17 +128,20 @@ def assert_same_outputs_and_gradients(autograd, fast, x):
     return grads_fast
 
 
+@pytest.mark.parametrize("wiring", WIRINGS)
 @pytest.mark.parametrize("nonlinearity", NONLINEARITIES)
 @pytest.mark.parametrize("scalar_out", [False, True])
 @pytest.mark.parametrize("seq_len", [1, 2, 7, 10])
-def test_bptt_and_autograd_give_the_same_outputs_and_gradients(seq_len, scalar_out, nonlinearity):
+def test_bptt_and_autograd_give_the_same_outputs_and_gradients(seq_len, scalar_out, nonlinearity,
+                                                                wiring):
     torch.manual_seed(seq_len)
     autograd = AlarmworkRNN(num_hidden=9, engine="autograd", scalar_out=scalar_out,
-                            nonlinearity=nonlinearity)
+                            nonlinearity=nonlinearity, wiring=wiring)
     with torch.no_grad():
         for bias in (autograd.b_in1, autograd.b_in2, autograd.b_out):
             bias.uniform_(-0.3, 0.3)
-    fast = AlarmworkRNN(num_hidden=9, engine="bptt", scalar_out=scalar_out, nonlinearity=nonlinearity)
+    fast = AlarmworkRNN(num_hidden=9, engine="bptt", scalar_out=scalar_out, nonlinearity=nonlinearity,
+                        wiring=wiring)
     grads_fast = assert_same_outputs_and_gradients(autograd, fast, torch.randn(5, seq_len, 2))
     if seq_len >= 3:
         assert grads_fast["W_rec2"].abs().sum() > 0   # the check above compared real numbers
@@ -148,20 +176,27 @@ def test_bptt_engine_falls_back_to_autograd_on_cuda():
     torch.testing.assert_close(model.cuda()(x.cuda()).cpu(), expected, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("wiring", WIRINGS)
 @pytest.mark.parametrize("nonlinearity", NONLINEARITIES)
 @pytest.mark.parametrize("periods, seq_len", [
     ((1, 2, 4, 8), 1), ((1, 2, 4, 8), 8), ((1, 2, 4, 8), 21), ((1, 3, 4), 10), ((1,), 6),
     ((1, 2), 7), ((1, 3, 5), 11)])
 def test_clockwork_bptt_and_autograd_give_the_same_outputs_and_gradients(periods, seq_len,
-                                                                          nonlinearity):
+                                                                          nonlinearity, wiring):
     torch.manual_seed(seq_len)
     # 16 units: with fewer, relu can switch every unit of layer 0 off, and the numbers compared vanish
     autograd = ClockworkRNN(num_hidden=16, periods=periods, engine="autograd",
-                            nonlinearity=nonlinearity)
+                            nonlinearity=nonlinearity, wiring=wiring)
     with torch.no_grad():
         for bias in (*autograd.b_in, autograd.b_out):
             bias.uniform_(-0.3, 0.3)
-    fast = ClockworkRNN(num_hidden=16, periods=periods, engine="bptt", nonlinearity=nonlinearity)
+        if wiring == "all":
+            # every layer reads the sum of all K states: under Xavier's W_rec a relu state grows
+            # ~1.5x a step (K = 4), y = tanh(.) saturates to exactly +-1 and every gradient is 0
+            for W_rec in autograd.W_rec:
+                W_rec.div_(len(periods))
+    fast = ClockworkRNN(num_hidden=16, periods=periods, engine="bptt", nonlinearity=nonlinearity,
+                        wiring=wiring)
     grads_fast = assert_same_outputs_and_gradients(autograd, fast, torch.randn(5, seq_len, 2))
     slowest = f"W_rec.{len(periods) - 1}"
     if seq_len > periods[-1]:                     # the slowest layer fired twice: its W_rec learns

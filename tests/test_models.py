@@ -1,5 +1,5 @@
 """AlarmworkRNN and ClockworkRNN against their equations, the scalar Layer_out, the Xavier
-initializer, the nonlinearity option and the integrator and chrono starts."""
+initializer, the nonlinearity and wiring options and the integrator and chrono starts."""
 import math
 
 import pytest
@@ -16,11 +16,12 @@ PARAMETER_SHAPES = {"W_in1": (50, 2), "W_rec1": (50, 50), "b_in1": (50,), "W_in2
                     "W_rec2": (50, 50), "b_in2": (50,), "W_out": (1, 50), "b_out": (1,)}
 
 
-def random_model(engine, num_hidden=6, seed=0, scalar_out=False, nonlinearity="tanh"):
+def random_model(engine, num_hidden=6, seed=0, scalar_out=False, nonlinearity="tanh",
+                 wiring="slower"):
     """An AlarmworkRNN in float64 with non-zero biases, so every term of the equations counts."""
     torch.manual_seed(seed)
     model = AlarmworkRNN(num_hidden=num_hidden, engine=engine, scalar_out=scalar_out,
-                         nonlinearity=nonlinearity).double()
+                         nonlinearity=nonlinearity, wiring=wiring).double()
     with torch.no_grad():
         for bias in (model.b_in1, model.b_in2, model.b_out):
             bias.uniform_(-0.5, 0.5)
@@ -29,7 +30,7 @@ def random_model(engine, num_hidden=6, seed=0, scalar_out=False, nonlinearity="t
 
 def equations_loop(model, x):
     """SPEC.md, section "2. The models", read literally: one sample at a time, 1-based steps,
-    column vectors, W @ z."""
+    column vectors, W @ z. With wiring="all" (section 7) Layer_rec2 reads z_in12."""
     p = {name: value.detach() for name, value in model.named_parameters()}
     f = F[model.nonlinearity]
     outputs = []
@@ -42,7 +43,8 @@ def equations_loop(model, x):
             z_in12 = z_in1[l - 1] + z_in2[l - 1]
             z_in1[l] = f(p["W_in1"] @ x_l + p["W_rec1"] @ z_in12 + p["b_in1"])
             if l % 2 == 1:
-                z_in2[l] = f(p["W_in2"] @ x_l + p["W_rec2"] @ z_in2[l - 1] + p["b_in2"])
+                s_in2 = z_in2[l - 1] if model.wiring == "slower" else z_in12
+                z_in2[l] = f(p["W_in2"] @ x_l + p["W_rec2"] @ s_in2 + p["b_in2"])
             else:
                 z_in2[l] = z_in2[l - 1]
         outputs.append(torch.tanh(p["W_out"] @ z_in1[L] + p["b_out"]))
@@ -54,11 +56,13 @@ def test_alarmwork_has_exactly_the_eight_parameters_of_the_spec():
     assert shapes == PARAMETER_SHAPES
 
 
+@pytest.mark.parametrize("wiring", models.WIRINGS)
 @pytest.mark.parametrize("nonlinearity", models.NONLINEARITIES)
 @pytest.mark.parametrize("engine", models.ENGINES)
 @pytest.mark.parametrize("seq_len", [1, 2, 5, 8])
-def test_alarmwork_matches_a_loop_by_loop_reading_of_the_equations(engine, seq_len, nonlinearity):
-    model = random_model(engine, nonlinearity=nonlinearity)
+def test_alarmwork_matches_a_loop_by_loop_reading_of_the_equations(engine, seq_len, nonlinearity,
+                                                                   wiring):
+    model = random_model(engine, nonlinearity=nonlinearity, wiring=wiring)
     x = torch.randn(4, seq_len, 2, dtype=torch.float64)
     expected = equations_loop(model, x)
     y = model(x)
@@ -133,11 +137,11 @@ def test_scalar_form_is_used_by_the_whole_model_when_asked():
 
 # ------------------------------------------------------------------------------ ClockworkRNN
 
-def random_clockwork(engine, periods, num_hidden=5, seed=0, nonlinearity="tanh"):
+def random_clockwork(engine, periods, num_hidden=5, seed=0, nonlinearity="tanh", wiring="slower"):
     """A ClockworkRNN in float64 with non-zero biases."""
     torch.manual_seed(seed)
     model = ClockworkRNN(num_hidden=num_hidden, periods=periods, engine=engine,
-                         nonlinearity=nonlinearity).double()
+                         nonlinearity=nonlinearity, wiring=wiring).double()
     with torch.no_grad():
         for bias in (*model.b_in, model.b_out):
             bias.uniform_(-0.5, 0.5)
@@ -148,6 +152,7 @@ def clockwork_equations_loop(model, x):
     """The clockwork equations read literally: one sample at a time, column vectors, W @ z.
 
     Layer k fires at the 0-based steps l with l % T_k == 0; states before step 0 are zero.
+    It reads the layers j >= k (wiring="slower") or all of them (wiring="all").
     """
     periods, K = model.periods, len(model.periods)
     f = F[model.nonlinearity]
@@ -157,8 +162,9 @@ def clockwork_equations_loop(model, x):
         for l in range(sample.shape[0]):
             for k in range(K):
                 if l % periods[k] == 0:
-                    s_k = z[(k, l - 1)].clone()
-                    for j in range(k + 1, K):
+                    first = k if model.wiring == "slower" else 0
+                    s_k = z[(first, l - 1)].clone()
+                    for j in range(first + 1, K):
                         s_k += z[(j, l - 1)]
                     z[(k, l)] = f(model.W_in[k] @ sample[l] + model.W_rec[k] @ s_k + model.b_in[k])
                 else:
@@ -167,13 +173,14 @@ def clockwork_equations_loop(model, x):
     return torch.stack(outputs).detach()
 
 
+@pytest.mark.parametrize("wiring", models.WIRINGS)
 @pytest.mark.parametrize("nonlinearity", models.NONLINEARITIES)
 @pytest.mark.parametrize("engine", models.ENGINES)
 @pytest.mark.parametrize("periods, seq_len", [((1, 2, 4, 8), 1), ((1, 2, 4, 8), 8),
                                               ((1, 2, 4, 8), 19), ((1, 3, 5), 11), ((1,), 4)])
 def test_clockwork_matches_a_loop_by_loop_reading_of_its_equations(engine, periods, seq_len,
-                                                                   nonlinearity):
-    model = random_clockwork(engine, periods, nonlinearity=nonlinearity)
+                                                                   nonlinearity, wiring):
+    model = random_clockwork(engine, periods, nonlinearity=nonlinearity, wiring=wiring)
     x = torch.randn(3, seq_len, 2, dtype=torch.float64)
     y = model(x)
     assert y.shape == (3, 1)
@@ -183,7 +190,8 @@ def test_clockwork_matches_a_loop_by_loop_reading_of_its_equations(engine, perio
 def alarmwork_as_clockwork(alarmwork):
     """A ClockworkRNN with periods (1, 2) holding an AlarmworkRNN's weights."""
     clockwork = ClockworkRNN(num_hidden=alarmwork.W_rec1.shape[0], periods=(1, 2),
-                             engine=alarmwork.engine).to(alarmwork.W_rec1.dtype)
+                             engine=alarmwork.engine, nonlinearity=alarmwork.nonlinearity,
+                             wiring=alarmwork.wiring).to(alarmwork.W_rec1.dtype)
     with torch.no_grad():
         for k, layer in enumerate(("1", "2")):
             clockwork.W_in[k].copy_(getattr(alarmwork, "W_in" + layer))
@@ -194,11 +202,8 @@ def alarmwork_as_clockwork(alarmwork):
     return clockwork
 
 
-@pytest.mark.parametrize("engine", models.ENGINES)
-@pytest.mark.parametrize("seq_len", [1, 2, 7, 10])
-def test_clockwork_with_periods_1_2_is_alarmwork_in_outputs_and_gradients(engine, seq_len):
-    alarmwork = random_model(engine)
-    clockwork = alarmwork_as_clockwork(alarmwork)
+def assert_same_outputs_and_gradients_as_alarmwork(alarmwork, clockwork, seq_len):
+    """Both models on the same float64 batch: y and the gradient of every parameter agree."""
     x = torch.randn(4, seq_len, 2, dtype=torch.float64)
     weights = torch.randn(4, 1, dtype=torch.float64)
     y_alarmwork, y_clockwork = alarmwork(x), clockwork(x)
@@ -215,6 +220,36 @@ def test_clockwork_with_periods_1_2_is_alarmwork_in_outputs_and_gradients(engine
         torch.testing.assert_close(clockwork_grads[clockwork_name].grad,
                                    alarmwork_grads[alarmwork_name].grad, rtol=1e-12, atol=1e-12,
                                    msg=clockwork_name)
+    return alarmwork_grads
+
+
+@pytest.mark.parametrize("wiring", models.WIRINGS)
+@pytest.mark.parametrize("engine", models.ENGINES)
+@pytest.mark.parametrize("seq_len", [1, 2, 7, 10])
+def test_clockwork_with_periods_1_2_is_alarmwork_in_outputs_and_gradients(engine, seq_len, wiring):
+    alarmwork = random_model(engine, wiring=wiring)
+    clockwork = alarmwork_as_clockwork(alarmwork)
+    assert clockwork.wiring == wiring
+    assert_same_outputs_and_gradients_as_alarmwork(alarmwork, clockwork, seq_len)
+
+
+@pytest.mark.parametrize("nonlinearity", models.NONLINEARITIES)
+@pytest.mark.parametrize("engine", models.ENGINES)
+def test_all_wired_alarmwork_is_all_wired_clockwork_1_2_from_the_same_seed(engine, nonlinearity):
+    """Built from one seed, with no weights copied: the same start, outputs and gradients."""
+    built = []
+    for cls, options in ((AlarmworkRNN, {}), (ClockworkRNN, {"periods": (1, 2)})):
+        torch.manual_seed(7)
+        built.append(cls(num_hidden=6, engine=engine, nonlinearity=nonlinearity, wiring="all",
+                         **options).double())
+    alarmwork, clockwork = built
+    grads = assert_same_outputs_and_gradients_as_alarmwork(alarmwork, clockwork, seq_len=9)
+    assert grads["W_rec2"].grad.abs().sum() > 0      # the numbers compared are not all zero
+    # and the all-wired Layer_rec2 is not the spec's: the same weights wired "slower" differ
+    slower = AlarmworkRNN(num_hidden=6, engine=engine, nonlinearity=nonlinearity).double()
+    slower.load_state_dict(alarmwork.state_dict())
+    x = torch.randn(3, 9, 2, dtype=torch.float64)
+    assert not torch.allclose(slower(x), alarmwork(x))
 
 
 def test_clockwork_with_periods_1_2_draws_alarmworks_initial_weights():
@@ -305,6 +340,55 @@ def test_registry_names_and_display_names():
     assert isinstance(models.build_model("simple_rnn").rnn, torch.nn.RNN)
 
 
+# ------------------------------------------------------------------------------ wiring
+
+@pytest.mark.parametrize("name", ["alarmwork", "clockwork"])
+@pytest.mark.parametrize("engine", models.ENGINES)
+def test_the_default_wiring_is_slower_to_the_bit(name, engine):
+    """Left out, the wiring is the assignment's, in the same operations: saved runs reproduce."""
+    built = {}
+    for wiring in (None, "slower"):
+        torch.manual_seed(4)
+        options = {} if wiring is None else {"wiring": wiring}
+        built[wiring] = models.build_model(name, num_hidden=7, engine=engine, nonlinearity="relu",
+                                           **options)
+    assert built[None].wiring == "slower"
+    x = torch.rand(3, 11, 2) - 0.3
+    y_default, y_slower = built[None](x), built["slower"](x)
+    assert torch.equal(y_default, y_slower)
+    y_default.sum().backward()
+    y_slower.sum().backward()
+    for (key, default), slower in zip(built[None].named_parameters(), built["slower"].parameters()):
+        assert torch.equal(default.grad, slower.grad), key
+
+
+@pytest.mark.parametrize("name", ["alarmwork", "clockwork"])
+def test_the_clocked_models_take_the_all_wiring(name):
+    model = models.build_model(name, num_hidden=4, wiring="all")
+    assert model.wiring == "all"
+    assert model(torch.randn(2, 5, 2)).shape == (2, 1)
+
+
+@pytest.mark.parametrize("name", list(models.MODELS))
+def test_an_unknown_wiring_is_refused_with_the_choices(name):
+    assert models.WIRINGS == ("slower", "all")
+    with pytest.raises(ValueError, match="unknown wiring 'faster'.*'slower', 'all'"):
+        models.build_model(name, num_hidden=4, wiring="faster")
+
+
+@pytest.mark.parametrize("cls", [AlarmworkRNN, ClockworkRNN])
+def test_the_clocked_classes_refuse_an_unknown_wiring(cls):
+    with pytest.raises(ValueError, match="unknown wiring 'Slower'"):
+        cls(num_hidden=4, wiring="Slower")
+
+
+@pytest.mark.parametrize("name", ["simple_rnn", "lstm"])
+def test_the_unclocked_models_refuse_the_all_wiring(name):
+    assert models.build_model(name, num_hidden=4, wiring="slower")(torch.randn(2, 3, 2)).shape == (2, 1)
+    with pytest.raises(ValueError, match="wiring is for the clocked models alarmwork and clockwork"):
+        models.build_model(name, num_hidden=4, wiring="all")
+
+
 # ------------------------------------------------------------------------------ nonlinearity
 
 @pytest.mark.parametrize("engine", models.ENGINES)
@@ -366,11 +450,12 @@ def test_an_unknown_nonlinearity_is_refused_with_the_choices(name):
 
 # ------------------------------------------------------------------------------ starts
 
-def relu_integrator(name, seed=0):
+def relu_integrator(name, seed=0, wiring="slower", periods=None):
     torch.manual_seed(seed)
-    periods = (1, 2, 4, 8) if name == "clockwork" else None
+    if name == "clockwork":
+        periods = periods or (1, 2, 4, 8)
     model = models.build_model(name, num_hidden=50, engine="autograd", periods=periods,
-                               nonlinearity="relu")
+                               nonlinearity="relu", wiring=wiring)
     return models.start_as_integrator_(model)
 
 
@@ -409,6 +494,52 @@ def test_clocked_layers_under_a_plain_identity_would_grow():
     assert (norms[-1] > 1000 * norms[0]).all()
 
 
+def pulse_at_every_phase(model, steps_after=1000):
+    """The fastest layer's state, per pulse phase p = 0 .. T_max - 1 (one sample each): just
+    after a pulse at step p, and `steps_after` steps later (also at three lengths between).
+    The pulse is one step of x = (0.25, 1), zero input elsewhere; the input weights are made
+    positive so that relu passes it on. Returns (just_after, later), later of shape (4, T_max)."""
+    T_max = model.periods[-1]
+    with torch.no_grad():
+        for W_in in model.W_in:
+            W_in.abs_()
+        x = torch.zeros(T_max, T_max + steps_after, 2)
+        for phase in range(T_max):
+            x[phase, phase] = torch.tensor([0.25, 1.0])
+        just_after = torch.stack([model.recurrent_layers(x[phase:phase + 1, :phase + 1])[0]
+                                  for phase in range(T_max)]).norm(dim=1)
+        lengths = (2 * T_max, 100, 500, T_max + steps_after)   # at least 1,000 steps after, at the last
+        later = torch.stack([model.recurrent_layers(x[:, :L]).norm(dim=1) for L in lengths])
+    return just_after, later
+
+
+@pytest.mark.parametrize("periods", [(1, 2), (1, 2, 4, 8)])
+def test_an_all_wired_relu_integrator_keeps_a_pulse_at_every_phase_of_the_slow_clocks(periods):
+    """With wiring="all" and W_rec_k = I/K every firing layer takes the mean of the K states: a
+    pulse, whichever layers fired on its step, never grows, and once all K layers have fired
+    together (T_max steps after it at the latest) every layer holds the same mean, to the end."""
+    model = relu_integrator("clockwork", wiring="all", periods=periods)
+    just_after, later = pulse_at_every_phase(model)
+    assert (just_after > 0).all()
+    assert (later <= just_after * (1 + 1e-6)).all()                    # not growing
+    torch.testing.assert_close(later, later[0].expand_as(later), rtol=1e-6, atol=0)   # settled
+    # not fading: measured 0.05 (periods (1, 2, 4, 8), a pulse on a step only layer 0 fires) to 0.92
+    assert (later[-1] > just_after / 20).all()
+
+
+@pytest.mark.parametrize("periods", [(1, 2), (1, 2, 4, 8)])
+def test_a_slower_wired_relu_integrator_loses_a_pulse_that_misses_the_slowest_clock(periods):
+    """The contrast: wired "slower", under its own start I/(K - k), a layer never reads the faster
+    ones, and only the slowest layer, W_rec = I, holds a state. A pulse on a step the slowest
+    layer fires is kept; on any other step it halves (or faster) at every tick of the slowest
+    layer it reached, and is gone (measured: exactly 0 in float32) 1,000 steps later."""
+    model = relu_integrator("clockwork", wiring="slower", periods=periods)
+    just_after, later = pulse_at_every_phase(model)
+    assert (just_after > 0).all()
+    assert (later[:, 0] > just_after[0] / 10).all() and (later[:, 0] <= just_after[0]).all()
+    assert (later[-1, 1:] < 1e-20 * just_after[1:]).all()
+
+
 def test_integrator_start_makes_simple_rnns_recurrence_the_identity_without_bias():
     torch.manual_seed(0)
     model = SimpleRNN(num_hidden=6, nonlinearity="relu")
@@ -423,13 +554,14 @@ def test_integrator_start_makes_simple_rnns_recurrence_the_identity_without_bias
         assert torch.equal(after[name], before[name]), name
 
 
+@pytest.mark.parametrize("wiring", models.WIRINGS)
 @pytest.mark.parametrize("name, W_rec_names, b_in_names, other_names", [
     ("alarmwork", ["W_rec1", "W_rec2"], ["b_in1", "b_in2"], ["W_in1", "W_in2", "W_out", "b_out"]),
     ("clockwork", [f"W_rec.{k}" for k in range(4)], [f"b_in.{k}" for k in range(4)],
      [f"W_in.{k}" for k in range(4)] + ["W_out", "b_out"])])
 def test_integrator_start_gives_each_clocked_layer_the_identity_over_the_states_it_sums(
-        name, W_rec_names, b_in_names, other_names):
-    model = models.build_model(name, num_hidden=6)
+        name, W_rec_names, b_in_names, other_names, wiring):
+    model = models.build_model(name, num_hidden=6, wiring=wiring)
     with torch.no_grad():
         for parameter in model.parameters():
             parameter.uniform_(-1, 1)                # biases too, so that zeroing them shows
@@ -437,8 +569,10 @@ def test_integrator_start_gives_each_clocked_layer_the_identity_over_the_states_
     models.start_as_integrator_(model)
     parameters = dict(model.named_parameters())
     K = len(W_rec_names)
-    for k, key in enumerate(W_rec_names):            # AlarmworkNet: I/2, I; Clockwork(1,2,4,8): I/4 .. I
-        torch.testing.assert_close(parameters[key], torch.eye(6) / (K - k), rtol=0, atol=0)
+    for k, key in enumerate(W_rec_names):
+        # "slower", K - k states: AlarmworkNet I/2, I; Clockwork(1,2,4,8) I/4 .. I. "all": I/K each
+        summed = K - k if wiring == "slower" else K
+        torch.testing.assert_close(parameters[key], torch.eye(6) / summed, rtol=0, atol=0)
     for key in b_in_names:
         assert (parameters[key] == 0).all(), key
     for key in other_names:
@@ -492,10 +626,12 @@ def test_chrono_needs_t_max_above_2(t_max):
 
 # ------------------------------------------------------------------------------ the bound
 
-@pytest.mark.parametrize("name, limits", [("simple_rnn", [1.0]), ("alarmwork", [0.5, 1.0]),
-                                          ("clockwork", [0.25, 1 / 3, 0.5, 1.0])])
-def test_bound_cuts_each_recurrent_matrix_to_its_integrator_starts_norm(name, limits):
-    model = relu_integrator(name)
+@pytest.mark.parametrize("name, wiring, limits", [
+    ("simple_rnn", "slower", [1.0]), ("alarmwork", "slower", [0.5, 1.0]),
+    ("clockwork", "slower", [0.25, 1 / 3, 0.5, 1.0]),
+    ("alarmwork", "all", [0.5, 0.5]), ("clockwork", "all", [0.25] * 4)])
+def test_bound_cuts_each_recurrent_matrix_to_its_integrator_starts_norm(name, wiring, limits):
+    model = relu_integrator(name, wiring=wiring)
     matrices = models.recurrent_matrices(model)
     assert [limit for _, limit in matrices] == pytest.approx(limits)
     for W, limit in matrices:                       # the start sits on the bound

@@ -59,7 +59,7 @@ def test_next_rung_climbs_from_reached_rungs_and_stops_after_the_first_miss():
 def test_a_ladder_that_trains_another_recipes_runs_is_climbed_once(tiny_data):
     options = reach.parse_args(["--lengths", "4", "--seeds", "2", "--data-dir", tiny_data])
     data = {4: {"n_train": 60}}
-    ladders = [reach.make_ladder(model, 50, recipe, options, data)
+    ladders = [reach.make_ladder(reach.parse_model(model), recipe, options, data)
                for recipe in ("integrator", "integrator_smaller_rate") for model in ("simple_rnn", "lstm")]
     kept = reach.distinct(ladders)
     # the smaller rate is SimpleRNN's only: the variant's LSTM ladder is the integrator's
@@ -93,10 +93,13 @@ def test_a_shared_ladder_is_found_whatever_the_order_or_choice_of_its_recipes(
     assert variant_alone.replace("integrator_smaller_rate", "integrator", 1) == alone
 
 
-def test_models_take_an_optional_width():
-    assert reach.parse_model("clockwork:35") == ("clockwork", 35)
-    assert reach.parse_model("lstm") == ("lstm", 50)
-    for bad in ("gru", "lstm:0", "lstm:x"):
+def test_models_take_an_optional_width_and_wiring():
+    assert reach.parse_model("clockwork:35") == ("clockwork", 35, "slower")
+    assert reach.parse_model("lstm") == ("lstm", 50, "slower")
+    assert reach.parse_model("alarmwork:all") == ("alarmwork", 50, "all")
+    assert reach.parse_model("clockwork:35:all") == ("clockwork", 35, "all")
+    assert str(reach.parse_model("clockwork:35:all")) == "clockwork:35:all"
+    for bad in ("gru", "lstm:0", "lstm:x", "lstm:all", "clockwork:all:35", "alarmwork:all:all"):
         with pytest.raises(argparse.ArgumentTypeError):
             reach.parse_model(bad)
 

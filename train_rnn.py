@@ -17,7 +17,6 @@ something rebuilds them, and so does --report without narrowing options; otherwi
 command prints its table and writes nothing.
 """
 import argparse
-import os
 import sys
 import textwrap
 import time
@@ -25,7 +24,7 @@ import time
 import torch
 
 import generate_data_adding_problem as data
-from experiment import configs, grid, recipes, report, selection
+from experiment import cluster, configs, grid, recipes, report, selection
 from experiment.datasets import DATA_FLAGS, prepare_data
 from lib.bptt import check_periods
 from lib.cli_types import (NONE, finite_float, given_options, non_negative_float, non_negative_int,
@@ -94,9 +93,7 @@ def build_parser():
                              "(fast, exact) or plain autograd (default: %(default)s)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                         help="where to train; auto picks cuda when available (default: %(default)s)")
-    parser.add_argument("--jobs", type=positive_int, default=len(os.sched_getaffinity(0)),
-                        help="runs trained at once in worker processes, one thread each "
-                             "(default: the CPU cores this process may use, %(default)s)")
+    cluster.add_executor_arguments(parser)
     parser.add_argument("--results-dir", default="results",
                         help="folder of runs/, accuracy.csv, accuracy.md and the figures "
                              "(default: %(default)s)")
@@ -210,7 +207,7 @@ def request_of(args):
         words=" ".join(option_words(args, dest) for dest in sorted(given - NOT_A_SELECTION)))
 
 
-NOT_A_SELECTION = {"data_dir", "results_dir", "jobs", "force", "report"}
+NOT_A_SELECTION = {"data_dir", "results_dir", "force", "report", *cluster.EXECUTOR_DESTS}
 
 
 def option_words(args, dest):
@@ -245,9 +242,10 @@ def main(argv=None):
             grid.check_writable(args.results_dir)
         except (data.DataError, OSError) as error:
             sys.exit(f"error: {error}")
+        executor = cluster.executor_from(args)
         started = time.perf_counter()
         records, trained = grid.train_grid(make_configs(args, data_options), args.data_dir,
-                                           args.results_dir, args.jobs, args.force)
+                                           args.results_dir, executor, args.force)
         print(f"grid finished in {time.perf_counter() - started:.0f} s")
         if trained:
             rebuild_folder_report(args.results_dir)

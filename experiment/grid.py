@@ -1,10 +1,12 @@
-"""Training many runs: a pool of worker processes, each run saved the moment it ends.
+"""Training many runs: each run saved the moment it ends, by this process.
 
 `train_grid` trains every configuration of a list that has no saved record; `train_runs` is
 the loop under it, which a study with its own order of runs (studies/reach.py) drives
-directly. At most one run per worker is handed out at a time, so the runs in progress are
-known: a worker that dies (killed, out of memory) stops the command in seconds with a line
-that names them, and the same command goes on from their checkpoints.
+directly. Both hand the runs to an executor: `LocalPool` (--jobs N worker processes of this
+machine) or experiment/cluster.py's `DaskCluster` (--scheduler). At most one run per worker
+is handed out at a time, so the runs in progress are known: a local worker that dies
+(killed, out of memory) stops the command in seconds with a line that names them, and the
+same command goes on from their checkpoints.
 """
 import multiprocessing
 import os
@@ -27,6 +29,10 @@ class RunFailed(RuntimeError):
 
 class WorkerDied(RunFailed):
     """A worker process ended without returning its run (a signal, the out-of-memory killer)."""
+
+
+class ClusterLost(RuntimeError):
+    """The cluster's scheduler cannot be reached (never was, or went away); one line."""
 
 
 def failed(job, error):
@@ -83,48 +89,69 @@ def run_name(config):
     return f"{report.model_label(config)} L={config['seq_len']} seed={config['seed']}"
 
 
-def train_runs(next_job, on_record, jobs):
-    """Train the jobs that `next_job()` hands out (None: none ready now), at most `jobs` at a
-    time; `on_record(job, record)` runs in this process as each one ends, and may make more
-    jobs ready. A job is (config, data_dir, results_dir, *what the caller keeps with it);
-    only the first three go to the worker. With jobs == 1 the runs train in this process."""
-    if jobs == 1:
-        while (job := next_job()) is not None:
-            try:
-                record = run_worker(job[:3])
-            except Exception as error:
-                raise failed(job, error) from error
-            on_record(job, record)
-        return
-    context = multiprocessing.get_context("spawn")
-    running = {}                                   # future -> job
-    pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=init_worker,
-                               initargs=(context.Value("i", 1), context.RLock()))
-    try:
-        while True:
-            while len(running) < jobs and (job := next_job()) is not None:
-                running[submit_quietly(pool, job[:3])] = job
-            if not running:
-                break
-            done, _ = wait(running, timeout=1.0, return_when=FIRST_COMPLETED)   # Ctrl-C stays prompt
-            for future in done:
-                job = running.pop(future)
+class LocalPool:
+    """The executor of --jobs N: N worker processes of this machine, one run each at a time
+    (with N == 1 the runs train in this process). experiment/cluster.py has the other one, a
+    Dask cluster; both train a job with `run_worker` and hand its record back to this process."""
+
+    def __init__(self, jobs):
+        self.jobs = jobs
+
+    def parallel(self):
+        return self.jobs > 1
+
+    def train_runs(self, next_job, on_record, most=None):
+        jobs = self.jobs if most is None else max(1, min(self.jobs, most))
+        if jobs == 1:
+            while (job := next_job()) is not None:
                 try:
-                    record = future.result()
-                except BrokenProcessPool:
-                    names = ", ".join(run_name(j[0]) for j in [job, *running.values()])
-                    raise WorkerDied(f"a worker process died (killed, or out of memory) with "
-                                     f"{'this run' if not running else 'these runs'} in "
-                                     f"progress: {names}") from None
+                    record = run_worker(job[:3])
                 except Exception as error:
                     raise failed(job, error) from error
                 on_record(job, record)
-    except BaseException:
-        for process in multiprocessing.active_children():   # the runs in progress keep their
-            process.terminate()                              # last epoch's checkpoint
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    pool.shutdown()
+            return
+        context = multiprocessing.get_context("spawn")
+        running = {}                                   # future -> job
+        pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=init_worker,
+                                   initargs=(context.Value("i", 1), context.RLock()))
+        try:
+            while True:
+                while len(running) < jobs and (job := next_job()) is not None:
+                    running[submit_quietly(pool, job[:3])] = job
+                if not running:
+                    break
+                done, _ = wait(running, timeout=1.0, return_when=FIRST_COMPLETED)  # Ctrl-C stays prompt
+                for future in done:
+                    job = running.pop(future)
+                    try:
+                        record = future.result()
+                    except BrokenProcessPool:
+                        raise WorkerDied(f"a worker process died (killed, or out of memory) with "
+                                         f"{'this run' if not running else 'these runs'} in "
+                                         f"progress: {run_names([job, *running.values()])}") from None
+                    except Exception as error:
+                        raise failed(job, error) from error
+                    on_record(job, record)
+        except BaseException:
+            for process in multiprocessing.active_children():   # the runs in progress keep their
+                process.terminate()                              # last epoch's checkpoint
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown()
+
+
+def run_names(jobs):
+    return ", ".join(run_name(job[0]) for job in jobs)
+
+
+def train_runs(next_job, on_record, executor, most=None):
+    """Train the jobs that `next_job()` hands out (None: none ready now) on `executor` (a
+    LocalPool, a cluster.DaskCluster, or a number of local jobs); `on_record(job, record)`
+    runs in this process as each one ends, and may make more jobs ready. A job is (config,
+    data_dir, results_dir, *what the caller keeps with it); only the first three go to the
+    worker. `most`: how many runs there are at most, when known (no idle workers started)."""
+    executor = LocalPool(executor) if isinstance(executor, int) else executor
+    executor.train_runs(next_job, on_record, most)
 
 
 # ------------------------------------------------------------------------------ a grid
@@ -134,9 +161,11 @@ def unique(configs):
     return list({run_key(config): config for config in configs}.values())
 
 
-def train_grid(configs, data_dir, results_dir, jobs, force=False):
-    """Train every configuration without a saved record (all of them with `force`); returns
-    (the records in the order of `configs`, the number of runs trained)."""
+def train_grid(configs, data_dir, results_dir, executor, force=False):
+    """Train every configuration without a saved record (all of them with `force`) on
+    `executor` (as train_runs); returns (the records in the order of `configs`, the number of
+    runs trained)."""
+    executor = LocalPool(executor) if isinstance(executor, int) else executor
     configs = unique(configs)
     records, todo = {}, []
     for config in configs:
@@ -150,7 +179,7 @@ def train_grid(configs, data_dir, results_dir, jobs, force=False):
     if records:
         print(f"skipping {len(records)} finished run(s) saved in {results_dir}/runs "
               "(--force to recompute)")
-    if jobs > 1:
+    if executor.parallel():
         todo.sort(key=lambda c: -c["seq_len"])  # longest runs first: less idle time at the end
     waiting = iter([(config, data_dir, results_dir) for config in todo])
     overall = tqdm(total=len(todo), desc="runs", unit="run", position=0, disable=len(todo) < 2)
@@ -162,7 +191,7 @@ def train_grid(configs, data_dir, results_dir, jobs, force=False):
         overall.write(report.describe_run(record))
 
     try:
-        train_runs(lambda: next(waiting, None), on_record, min(jobs, len(todo)) or 1)
+        train_runs(lambda: next(waiting, None), on_record, executor, most=len(todo))
     except KeyboardInterrupt:
         overall.close()
         raise SystemExit(f"\ninterrupted: {len(records)} of {len(configs)} run(s) are saved in "
@@ -171,5 +200,9 @@ def train_grid(configs, data_dir, results_dir, jobs, force=False):
         overall.close()
         raise SystemExit(f"error: {error}; the {len(records)} finished run(s) are saved in "
                          f"{results_dir}/runs, and the same command goes on from the checkpoints")
+    except ClusterLost as error:
+        overall.close()
+        raise SystemExit(f"error: {error}; the {len(records)} finished run(s) are saved in "
+                         f"{results_dir}/runs, and the same command goes on from there")
     overall.close()
     return [records[run_key(c)] for c in configs], len(todo)

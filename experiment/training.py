@@ -117,13 +117,14 @@ def training_step(config, model, watch=None):
 
 
 def train_run(config, arrays, show_progress=True, progress_position=None, checkpoint=None,
-              watch=None):
+              watch=None, on_epoch=None):
     """Train one model on one length as the protocol says; returns the run record.
 
     With a `checkpoint` path, the run's whole state is saved there after every epoch, and a
     run that finds a checkpoint of its own configuration goes on from it: a long run that is
     stopped loses at most one epoch, and the record is the same as without the stop.
-    `watch` is handed to `training_step`.
+    `watch` is handed to `training_step`; `on_epoch(epochs_run)` is called after each epoch
+    (and its checkpoint), and may stop the run by raising.
     """
     torch.set_num_threads(1)
     limit_blas_to_one_thread()      # the bptt engine's NumPy products (lib/bptt.py says why)
@@ -183,6 +184,8 @@ def train_run(config, arrays, show_progress=True, progress_position=None, checkp
                 "config": config, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "shuffler": shuffler.get_state(), "history": history, "epochs_run": epochs_run,
                 "train_seconds": seconds_before + time.perf_counter() - start})
+        if on_epoch is not None:
+            on_epoch(epochs_run)
     progress.close()
     train_seconds = seconds_before + time.perf_counter() - start
     diverged = diverged_epoch is not None

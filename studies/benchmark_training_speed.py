@@ -3,6 +3,8 @@
     python -m studies.benchmark_training_speed            # L = 10 50 70 100, about a minute
     python -m studies.benchmark_training_speed --quick    # the whole path in seconds (the tests run it)
     python -m studies.benchmark_training_speed --models alarmwork_bptt --lengths 100
+    python -m studies.benchmark_training_speed --models alarmwork_bptt alarmwork_all \
+        clockwork_bptt clockwork_all --lengths 100 1000    # the all-wired networks (SPEC.md, section 7)
 
 Every model trains on the same fixed batches (batch 20, P = 50) with the protocol's step,
 experiment/training.py's `training_step` under the assignment's recipe (zero_grad, forward,
@@ -14,6 +16,17 @@ Besides the time, the table gives the ratio to nn.LSTM at the same length and, f
 AlarmworkNet and Clockwork(1,2,4,8), the GFLOP/s achieved against their arithmetic
 (`alarmwork_flops`, `clockwork_flops`) and the
 fraction of a nominal single-core peak that is.
+
+Subnormal floats (below 1.2e-38 in float32) are computed as such, as in training, and on
+some CPUs an operation on one costs many times a normal one: where a gradient vanishes
+through hundreds of steps (nn.LSTM at L = 1000) or a network drifts into them while it trains
+on the timed batches, they, not the engine, can set the time. --flush-denormal times the same
+steps with them flushed to zero (torch.set_flush_denormal, the CPU's FTZ/DAZ flags, which
+NumPy's loops obey too): the engines' cost without that penalty.
+
+Both clocked networks are timed in the assignment's wiring (a layer reads itself and the
+slower layers) and, on the hand-derived engine, in the wiring in which every layer reads every
+layer (wiring="all", SPEC.md section 7; "AlarmworkNet all-wired", as the reports name it).
 """
 import argparse
 import math
@@ -32,7 +45,7 @@ import generate_data_adding_problem as data
 from experiment import configs, training
 from experiment.recipes import RECIPES
 from lib.atomic_files import atomic_write_text, check_writable
-from lib.bptt import limit_blas_to_one_thread
+from lib.bptt import check_wiring, limit_blas_to_one_thread
 from lib.cli_types import positive_float, positive_int, sequence_length
 from lib.machine import blas_threads, cpu_model
 from models import DEFAULT_PERIODS, build_model
@@ -48,14 +61,16 @@ STEPS_PER_EPOCH = 10_000 // BATCH_SIZE
 # A figure from the data sheet's arithmetic, not a measurement; set --peak-gflops for yours.
 NOMINAL_PEAK_GFLOPS = 2 * 8 * 2 * 3.0
 
-# Command-line name: (display name, registry name in models.py, engine).
+# Command-line name: (display name, registry name in models.py, engine, wiring).
 ENTRIES = {
-    "simple_rnn": ("SimpleRNN", "simple_rnn", "nn.RNN"),
-    "lstm": ("LSTM", "lstm", "nn.LSTM"),
-    "alarmwork_bptt": ("AlarmworkNet", "alarmwork", "bptt"),
-    "alarmwork_autograd": ("AlarmworkNet", "alarmwork", "autograd"),
-    "clockwork_bptt": ("Clockwork(1,2,4,8)", "clockwork", "bptt"),
-    "clockwork_autograd": ("Clockwork(1,2,4,8)", "clockwork", "autograd"),
+    "simple_rnn": ("SimpleRNN", "simple_rnn", "nn.RNN", "slower"),
+    "lstm": ("LSTM", "lstm", "nn.LSTM", "slower"),
+    "alarmwork_bptt": ("AlarmworkNet", "alarmwork", "bptt", "slower"),
+    "alarmwork_autograd": ("AlarmworkNet", "alarmwork", "autograd", "slower"),
+    "clockwork_bptt": ("Clockwork(1,2,4,8)", "clockwork", "bptt", "slower"),
+    "clockwork_autograd": ("Clockwork(1,2,4,8)", "clockwork", "autograd", "slower"),
+    "alarmwork_all": ("AlarmworkNet all-wired", "alarmwork", "bptt", "all"),
+    "clockwork_all": ("Clockwork(1,2,4,8) all-wired", "clockwork", "bptt", "all"),
 }
 CLOCKWORK_PERIODS = DEFAULT_PERIODS
 PERIODS = {"alarmwork": (1, 2), "clockwork": CLOCKWORK_PERIODS}   # the hand-written models
@@ -67,7 +82,7 @@ QUICK = {"lengths": [4, 10], "repeats": 3, "steps": 3, "calls": 200}
 
 # ------------------------------------------------------------------------------ arithmetic
 
-def alarmwork_flops(seq_len, batch, hidden, inputs=NUM_INPUTS, outputs=1):
+def alarmwork_flops(seq_len, batch, hidden, inputs=NUM_INPUTS, outputs=1, wiring="slower"):
     """Floating-point operations of one AlarmworkNet training step (forward, backward, SGD).
 
     The clockwork count below with periods (1, 2); this docstring spells that case out.
@@ -92,26 +107,40 @@ def alarmwork_flops(seq_len, batch, hidden, inputs=NUM_INPUTS, outputs=1):
         backward N (dE/dy) + 3*N*O (tanh) + 2 x 2*N*P*O + N*O.
     SGD with momentum: 4 flops per parameter (buf = m*buf + g; p -= lr*buf), `optimizer_flops`.
     The products with the zero initial state (step 0) are counted like any other step.
+    With wiring="all" Layer_rec2 reads z_in12 too, which `clockwork_flops` counts.
     """
-    return clockwork_flops(seq_len, batch, hidden, (1, 2), inputs, outputs)
+    return clockwork_flops(seq_len, batch, hidden, (1, 2), inputs, outputs, wiring)
 
 
-def clockwork_flops(seq_len, batch, hidden, periods, inputs=NUM_INPUTS, outputs=1):
+def clockwork_flops(seq_len, batch, hidden, periods, inputs=NUM_INPUTS, outputs=1,
+                    wiring="slower"):
     """Floating-point operations of one training step of a clockwork network of K layers.
 
     Counted as `alarmwork_flops` says, per layer k on its F_k = ceil(L / T_k) firing steps;
     the sum s_k of the K - k states it reads costs (K - 1 - k) adds per element forward,
     and as many backward, where its gradient reaches every one of those states.
+
+    With wiring="all" (SPEC.md, section 7) every fired layer reads the same sum s_0 of all K
+    states, formed once a step: K - 1 adds per element forward at each of the L steps, and
+    K - 1 backward, where G_j[l-1] = sum_(k fired) ds_k[l] (+ G_j[l] for a copied j): the
+    |F(l)| - 1 adds of the shared sum and one for each of the K - |F(l)| copied layers. The
+    products are those of the assignment's wiring, a W_rec_k s per firing either way.
     """
     N, P, I, O, K = batch, hidden, inputs, outputs, len(periods)
+    read_all = check_wiring(wiring) == "all"
     projection = 2 * N * I * P + N * P
     recurrence = 2 * N * P * P + 2 * N * P
     recurrence_back = 3 * N * P + 2 * (2 * N * P * P)
     forward = backward = 0
     for k, period in enumerate(periods):
         F_k, sums = math.ceil(seq_len / period), (K - 1 - k) * N * P
+        if read_all:                                   # s_0 is counted once a step, below
+            sums = 0
         forward += F_k * (projection + recurrence + sums)
         backward += F_k * (recurrence_back + projection + sums)
+    if read_all:
+        forward += seq_len * (K - 1) * N * P
+        backward += seq_len * (K - 1) * N * P
     head = (2 * N * P * O + 2 * N * O + 3 * N) + (N + 3 * N * O + 2 * (2 * N * P * O) + N * O)
     return forward + backward + head + optimizer_flops(P, I, O, K)
 
@@ -132,10 +161,11 @@ def fixed_batches(seq_len, num_batches, batch_size=BATCH_SIZE):
             for i in range(0, len(x), batch_size)]
 
 
-def training_step(model, name):
+def training_step(model, name, wiring="slower"):
     """One step of training.train_run's inner loop under the assignment's recipe, as a
     function of the batch (x, t); returns the loss."""
-    _, step = training.training_step(configs.run_config(name, 10, 0, None), model)
+    config = configs.run_config(name, 10, 0, None, wiring=wiring)
+    _, step = training.training_step(config, model)
     return lambda x, t: step(x, t)[0].item()
 
 
@@ -157,11 +187,11 @@ def time_length(names, seq_len, repeats, steps):
     batches = fixed_batches(seq_len, steps)
     runs = {}
     for name in names:
-        _, registry_name, engine = ENTRIES[name]
+        _, registry_name, engine, wiring = ENTRIES[name]
         torch.manual_seed(0)
         model = build_model(registry_name, NUM_HIDDEN, engine if registry_name in PERIODS
-                            else "bptt", periods=PERIODS.get(registry_name))
-        runs[name] = training_step(model, registry_name)
+                            else "bptt", periods=PERIODS.get(registry_name), wiring=wiring)
+        runs[name] = training_step(model, registry_name, wiring)
         time_block(runs[name], batches, steps)  # warm-up: allocations, first calls
     times = {name: [] for name in names}
     for r in range(repeats):
@@ -170,21 +200,24 @@ def time_length(names, seq_len, repeats, steps):
     return times
 
 
-def measure(names, lengths, repeats, steps, peak_gflops):
-    """One row per model and length: median step time, its spread, epoch time, ratios."""
+def measure(names, lengths, repeats, steps, peak_gflops, flush_denormal=False):
+    """One row per model and length: median step time, its spread, epoch time, ratios;
+    `flush_denormal` says in each row whether subnormals were flushed to zero (the caller
+    sets that)."""
     rows = []
     for seq_len in lengths:
         times = time_length(names, seq_len, repeats, steps)
         for name in names:
-            display, registry_name, engine = ENTRIES[name]
+            display, registry_name, engine, wiring = ENTRIES[name]
             step_s = float(np.median(times[name]))
-            flops = clockwork_flops(seq_len, BATCH_SIZE, NUM_HIDDEN, PERIODS[registry_name]) \
-                if registry_name in PERIODS else None
+            flops = clockwork_flops(seq_len, BATCH_SIZE, NUM_HIDDEN, PERIODS[registry_name],
+                                    wiring=wiring) if registry_name in PERIODS else None
             rows.append({
-                "model": display, "engine": engine, "seq_len": seq_len,
+                "model": display, "engine": engine, "wiring": wiring if registry_name in PERIODS
+                else None, "seq_len": seq_len,
                 "step_ms": 1e3 * step_s,
                 "step_ms_min": 1e3 * min(times[name]), "step_ms_max": 1e3 * max(times[name]),
-                "repeats": repeats, "steps_per_repeat": steps,
+                "repeats": repeats, "steps_per_repeat": steps, "flush_denormal": flush_denormal,
                 "epoch_s": step_s * STEPS_PER_EPOCH,
                 # paired by repeat: both times of a ratio come from the same moment's load
                 "ratio_to_lstm": float(np.median(np.divide(times[name], times[REFERENCE]))),
@@ -194,8 +227,8 @@ def measure(names, lengths, repeats, steps, peak_gflops):
             })
     rows = pd.DataFrame(rows)
     rows["flops_per_step"] = rows.flops_per_step.astype("Int64")
-    return rows[["model", "engine", "seq_len", "step_ms", "step_ms_min", "step_ms_max",
-                 "repeats", "steps_per_repeat", "epoch_s", "ratio_to_lstm",
+    return rows[["model", "engine", "wiring", "seq_len", "step_ms", "step_ms_min", "step_ms_max",
+                 "repeats", "steps_per_repeat", "flush_denormal", "epoch_s", "ratio_to_lstm",
                  "flops_per_step", "gflops", "peak_fraction"]]
 
 
@@ -254,13 +287,15 @@ def table(rows):
     return tabulate(lines, headers="keys", tablefmt="github", disable_numparse=True)
 
 
-def caption(argv, repeats, steps, peak_gflops):
+def caption(argv, repeats, steps, peak_gflops, flush_denormal=False):
     """The command, the machine and how to read the numbers."""
     command = shlex.join(["python", "-m", "studies.benchmark_training_speed", *argv])
+    subnormals = ("subnormal floats flushed to zero (FTZ/DAZ)" if flush_denormal
+                  else "subnormal floats computed as such, as in training")
     return (
         f"`{command}` — CPU: {cpu_model()} ({os.cpu_count()} logical cores), "
         f"{torch.get_num_threads()} torch thread (NumPy BLAS: {blas_threads()}), "
-        f"torch {torch.__version__}.\n\n"
+        f"torch {torch.__version__}, {subnormals}.\n\n"
         f"One training step = zero_grad, forward, MSE, backward, gradient norm, SGD(lr "
         f"{ASSIGNMENT['lr']}, momentum {ASSIGNMENT['momentum']}) step on a batch of {BATCH_SIZE}, P = {NUM_HIDDEN}; every model on the "
         f"same fixed batches. Each of {repeats} repeats times a block of {steps} steps of "
@@ -268,7 +303,7 @@ def caption(argv, repeats, steps, peak_gflops):
         f"min–max = its range over the repeats; epoch = median step time × "
         f"{STEPS_PER_EPOCH} (10,000 samples / batch {BATCH_SIZE}); x LSTM = median over the "
         f"repeats of (step time / nn.LSTM's step time in the same repeat), same L. GFLOP/s = flops of one step by "
-        f"`clockwork_flops` (the same arithmetic for both engines) / median step time; "
+        f"`clockwork_flops` (the same arithmetic for both engines, each wiring its own) / median step time; "
         f"% of peak against a nominal single-core peak of {peak_gflops:g} GFLOP/s "
         f"(default: 2 FMA units × 8 float32 lanes × 2 flops × 3 GHz; not measured).")
 
@@ -287,8 +322,9 @@ def write_results(results_dir, rows, costs, text):
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description="Time one training epoch of SimpleRNN, LSTM, AlarmworkNet and "
-                    "Clockwork(1,2,4,8) (both "
-                    "engines) at each sequence length, on one CPU thread.")
+                    "Clockwork(1,2,4,8) (both engines; and all-wired, every layer reading "
+                    "every layer, on the hand-derived engine) at each sequence length, on one "
+                    "CPU thread.")
     parser.add_argument("--quick", action="store_true",
                         help="the whole path in seconds: L = "
                              f"{' '.join(map(str, QUICK['lengths']))}, "
@@ -312,6 +348,10 @@ def parse_args(argv=None):
                         help="nominal single-core float32 peak the achieved GFLOP/s is "
                              "compared with (default: %(default)g, one AVX2 core with two "
                              "FMA units at 3 GHz)")
+    parser.add_argument("--flush-denormal", action="store_true",
+                        help="flush subnormal floats to zero while timing (the CPU's FTZ/DAZ "
+                             "flags, for torch and NumPy alike); training does not, so by default "
+                             "they are computed as such")
     parser.add_argument("--results-dir", default="results",
                         help="folder of training_speed.csv and .md (default: %(default)s)")
     args = parser.parse_args(argv)
@@ -331,10 +371,16 @@ def main(argv=None):
     limit_blas_to_one_thread()       # as in every training run
     check_writable(args.results_dir)                  # fail now, not after the timing
 
-    rows = measure(args.models, args.lengths, args.repeats, args.steps, args.peak_gflops)
-    costs = call_costs(args.calls, args.repeats)
+    if args.flush_denormal:
+        torch.set_flush_denormal(True)
+    try:
+        rows = measure(args.models, args.lengths, args.repeats, args.steps, args.peak_gflops,
+                       args.flush_denormal)
+        costs = call_costs(args.calls, args.repeats)
+    finally:
+        torch.set_flush_denormal(False)              # training's default, for what runs next
     text = "\n\n".join([
-        caption(argv, args.repeats, args.steps, args.peak_gflops), table(rows),
+        caption(argv, args.repeats, args.steps, args.peak_gflops, args.flush_denormal), table(rows),
         f"Cost of one call on the recurrence loop's shapes (median of {args.repeats} timings "
         f"of {args.calls} calls):", call_costs_table(costs)])
     print(text)

@@ -7,7 +7,7 @@ import sys
 from typing import NamedTuple
 
 import generate_data_adding_problem as data
-from experiment import grid
+from experiment import cluster, grid
 from experiment.datasets import data_options, prepare_data
 from lib.atomic_files import atomic_write_text
 from lib.cli_types import positive_int
@@ -35,12 +35,15 @@ def parse_model(text):
     if name not in MODELS:
         raise argparse.ArgumentTypeError(f"unknown model '{name}', expected one of {', '.join(MODELS)}")
     hidden, wiring = DEFAULT_HIDDEN, "slower"
+    given = set()                        # at most one width, then at most one wiring
     for part in parts:
-        if part in WIRINGS and wiring == "slower":
+        if part in WIRINGS and "wiring" not in given:
             if name not in ("alarmwork", "clockwork"):
                 raise argparse.ArgumentTypeError(f"'{text}': a wiring is for alarmwork and clockwork")
             wiring = part
-        elif part.lstrip("-").isdigit() and hidden == DEFAULT_HIDDEN and wiring == "slower":
+            given.add("wiring")
+        elif part.lstrip("-").isdigit() and not given:
+            given.add("width")
             try:
                 hidden = positive_int(part)
             except argparse.ArgumentTypeError as error:
@@ -63,8 +66,7 @@ def add_study_arguments(parser, results_dir, outputs):
     parser.add_argument("--data-dir", default="data", help="folder of the .npz files (default: %(default)s)")
     parser.add_argument("--results-dir", default=results_dir,
                         help=f"folder of {outputs}" + (" (default: %(default)s)" if results_dir else ""))
-    parser.add_argument("--jobs", type=positive_int, default=len(os.sched_getaffinity(0)),
-                        help="runs trained at once, one thread each (default: the CPU cores, %(default)s)")
+    cluster.add_executor_arguments(parser, "runs trained at once, one thread each")
     parser.add_argument("--force", action="store_true", help="retrain runs that are already saved")
     parser.add_argument("--report", action="store_true",
                         help="rebuild the tables and figures from the saved runs, no training")
@@ -97,14 +99,16 @@ def print_report(text, narrowed, files):
 
 def study_command(module, argv):
     """The command a study's report names as its maker: the study's own, without --report,
-    --force and --jobs (none of them changes what the records hold)."""
+    --force and where it trained (--jobs, --scheduler and TLS files: none of them changes
+    what the records hold)."""
+    valued = {"--" + dest.replace("_", "-") for dest in cluster.EXECUTOR_DESTS}
     kept, skip = [], False
     for arg in argv:
         if skip:
             skip = False
-        elif arg in ("--report", "--force") or arg.startswith("--jobs="):
+        elif arg in ("--report", "--force") or arg.split("=")[0] in valued and "=" in arg:
             continue
-        elif arg == "--jobs":
+        elif arg in valued:
             skip = True
         else:
             kept.append(arg)

@@ -1,6 +1,6 @@
 """How far each network reaches: a ladder of sequence lengths, climbed per (model, recipe).
 
-    python -m studies.reach                        # the study: 5 models x 3 recipes, L = 10 .. 2000
+    python -m studies.reach                        # the study: 5 models x 3 recipes, L = 10 .. 5000
     python -m studies.reach --models lstm --recipes modern --lengths 10 50 100 --seeds 3
     python -m studies.reach --report               # reach.md, reach.csv and reach.png from the saved runs
 
@@ -10,8 +10,8 @@ to the next length only from a reached rung: the runs above the first rung it mi
 be wasted compute. Runs are ordinary train_rnn.py runs, saved the moment they end under
 <results-dir>/<recipe>/runs/, and reused when the same command runs again, so an
 interrupted climb goes on where it stopped (--force retrains). Every ladder climbs at once
-on a pool of --jobs worker processes: a ladder's next rung starts as soon as its last rung
-is decided.
+on a pool of --jobs worker processes, or on the workers of a Dask cluster (--scheduler): a
+ladder's next rung starts as soon as its last rung is decided.
 
 A model is a registry name, or name:P for another width than P = 50 per layer, e.g.
 clockwork:35 (Clockwork(1,2,4,8) with 35 units a layer has about AlarmworkNet's parameters).
@@ -28,7 +28,7 @@ import pandas as pd
 from tabulate import tabulate
 from tqdm import tqdm
 
-from experiment import configs, grid, recipes, report, stats, training
+from experiment import cluster, configs, grid, recipes, report, stats, training
 from experiment.runs import discard_checkpoint, find_record, save_record
 from lib.atomic_files import atomic_write_text
 from lib.bptt import check_periods
@@ -46,7 +46,7 @@ DEFAULT_RECIPES = tuple(name for name, values in recipes.RECIPES.items()
 # the clocked networks in which every layer reads every layer (SPEC.md, section 7) climb under
 # the integrator recipe only, and join the whole study once its sweep has chosen their rate
 WIRED_LADDERS = (("alarmwork:all", "integrator"), ("clockwork:all", "integrator"))
-DEFAULT_LENGTHS = (10, 50, 100, 200, 500, 1000, 2000)
+DEFAULT_LENGTHS = (10, 50, 100, 200, 500, 1000, 2000, 5000)
 DEFAULT_SEEDS = 5
 REACHED_FRACTION = 3 / 5     # a rung is reached when at least 3 of its 5 runs solve the task
 RESULTS_DIR = os.path.join("results", "reach")
@@ -241,13 +241,13 @@ def climb(ladders, options):
     for ladder in ladders:
         advance(ladder)
     try:
-        grid.train_runs(next_job, on_record, options.jobs)
+        grid.train_runs(next_job, on_record, cluster.executor_from(options))
     except KeyboardInterrupt:
         overall.close()
         raise SystemExit(f"\ninterrupted: every finished run is saved under {options.results_dir}, "
                          "and a run in progress keeps its last epoch; run the same command again "
                          "to go on")
-    except grid.RunFailed as error:
+    except (grid.RunFailed, grid.ClusterLost) as error:
         overall.close()
         raise SystemExit(f"error: {error}; every finished run is saved under {options.results_dir}, "
                          "and the same command goes on from the checkpoints")

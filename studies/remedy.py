@@ -29,7 +29,7 @@ import sys
 
 from tabulate import tabulate
 
-from experiment import configs, grid, recipes, stats
+from experiment import cluster, configs, grid, recipes, stats
 from experiment.runs import find_record
 from lib.atomic_files import atomic_write_text
 from lib.cli_types import given_options, non_negative_int, refuse_repeats, sequence_length
@@ -151,7 +151,8 @@ def main(argv=None):
         if options.report:
             trained = [r for r in (find_record(folder, c) for c in own) if r]
         else:
-            trained, _ = grid.train_grid(own, options.data_dir, folder, options.jobs, options.force)
+            trained, _ = grid.train_grid(own, options.data_dir, folder, cluster.executor_from(options),
+                                          options.force)
         found = {r["config"]["seed"]: r for r in trained}
         found.update({s: r for s, r in elsewhere.items() if r is not None})
         records[label] = [found[s] for s in options.seeds if s in found]

@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 import pandas as pd
 from tabulate import tabulate
 
-from experiment import configs, grid, recipes, report
+from experiment import cluster, configs, grid, recipes, report
 from experiment.runs import find_record
 from lib.atomic_files import atomic_write_text
 from lib.cli_types import given_options, refuse_repeats, sequence_length
@@ -199,7 +199,8 @@ def main(argv=None):
             print(f"{len(todo) - len(records)} of {len(todo)} run(s) are not saved yet; "
                   "reporting the others")
     else:
-        records, _ = grid.train_grid(todo, options.data_dir, options.results_dir, options.jobs,
+        records, _ = grid.train_grid(todo, options.data_dir, options.results_dir,
+                                     cluster.executor_from(options),
                                      options.force)
     text = write_sweep_report(records, options, study_command("studies.sweep_learning_rates", argv),
                               write=not options.narrowed)

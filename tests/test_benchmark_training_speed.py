@@ -1,6 +1,9 @@
-"""benchmark_training_speed.py: the flop count against a hand count; the files of a --quick run."""
+"""benchmark_training_speed.py: the flop count against a hand count, in both wirings; the files
+of a --quick run."""
 import math
+import os
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -13,7 +16,10 @@ from studies import benchmark_training_speed as bench
 QUICK_LENGTHS = [4, 10]
 ALL_ROWS = {("SimpleRNN", "nn.RNN"), ("LSTM", "nn.LSTM"),
             ("AlarmworkNet", "bptt"), ("AlarmworkNet", "autograd"),
-            ("Clockwork(1,2,4,8)", "bptt"), ("Clockwork(1,2,4,8)", "autograd")}
+            ("Clockwork(1,2,4,8)", "bptt"), ("Clockwork(1,2,4,8)", "autograd"),
+            ("AlarmworkNet all-wired", "bptt"), ("Clockwork(1,2,4,8) all-wired", "bptt")}
+CLOCKED = ["AlarmworkNet", "Clockwork(1,2,4,8)", "AlarmworkNet all-wired",
+           "Clockwork(1,2,4,8) all-wired"]
 
 
 # ------------------------------------------------------------------------------ flop count
@@ -74,6 +80,17 @@ CLOCKWORK_FLOPS_L10 = (
     + HEAD_ELEMENTWISE + 4 * (4 * LAYER_PARAMETERS + 51))   # = 6,434,804 in all
 
 
+# wiring="all" (SPEC.md, section 7): every fired layer reads s_0 = z_0 + z_1 + z_2 + z_3, formed
+# once a step (3 adds of 1,000 forward at each of the 10 steps); backward, the fired layers'
+# ds_k are summed once and every copied layer adds the sum to its own gradient, 3 adds a step
+# whatever fired. The products are the same: a W_rec_k s per firing.
+CLOCKWORK_ALL_FLOPS_L10 = (
+    CLOCKWORK_PRODUCTS_L10
+    + 20 * (3_000 + 4_000)
+    + 2 * 10 * 3_000
+    + HEAD_ELEMENTWISE + 4 * (4 * LAYER_PARAMETERS + 51))   # = 6,408,804 in all
+
+
 def test_alarmwork_flops_at_the_protocols_size_match_a_count_by_hand():
     assert bench.alarmwork_flops(10, batch=20, hidden=50) == ALARMWORK_FLOPS_L10
 
@@ -83,13 +100,40 @@ def test_clockwork_flops_at_the_protocols_size_match_a_count_by_hand():
     assert flops == CLOCKWORK_FLOPS_L10
 
 
+def test_clockwork_flops_of_the_all_wiring_at_the_protocols_size_match_a_count_by_hand():
+    flops = bench.clockwork_flops(10, batch=20, hidden=50, periods=(1, 2, 4, 8), wiring="all")
+    assert flops == CLOCKWORK_ALL_FLOPS_L10 == 6_408_804
+
+
+def test_alarmworks_two_wirings_cost_the_same_flops():
+    # K = 2: Layer_rec2 reads z_in12, which Layer_rec1 forms anyway; backward, the step where
+    # both fire sums ds_in1 + ds_in2 once for both, a copying step adds ds_in1 to G_2: 1 add a step
+    assert bench.alarmwork_flops(10, batch=20, hidden=50, wiring="all") == ALARMWORK_FLOPS_L10
+    assert bench.alarmwork_flops(7, batch=1, hidden=1, wiring="all") == bench.alarmwork_flops(
+        7, batch=1, hidden=1)
+
+
+def test_the_all_wiring_saves_the_slower_layers_sums_and_nothing_else():
+    # periods (1, 2, 4) at L = 4, one unit: the assignment's wiring sums 2 states for layer 0 at
+    # 4 steps and 1 for layer 1 at 2 steps (forward and backward: 2 x 10); all-wired, the one
+    # s_0 of 2 adds a step (2 x 8)
+    slower = bench.clockwork_flops(4, batch=1, hidden=1, periods=(1, 2, 4))
+    assert slower - bench.clockwork_flops(4, batch=1, hidden=1, periods=(1, 2, 4), wiring="all") == 4
+
+
+def test_an_unknown_wiring_has_no_flop_count():
+    with pytest.raises(ValueError, match="unknown wiring 'faster'"):
+        bench.clockwork_flops(10, batch=20, hidden=50, periods=(1, 2), wiring="faster")
+
+
 @pytest.mark.parametrize("registry_name, periods, products", [
     ("alarmwork", (1, 2), ALARMWORK_PRODUCTS_L10),
     ("clockwork", (1, 2, 4, 8), CLOCKWORK_PRODUCTS_L10)])
+@pytest.mark.parametrize("wiring", ["slower", "all"])
 def test_the_hand_counted_products_are_what_torch_counts_on_the_autograd_engine(
-        registry_name, periods, products):
+        registry_name, periods, products, wiring):
     torch.manual_seed(0)
-    model = build_model(registry_name, 50, "autograd", periods=periods)
+    model = build_model(registry_name, 50, "autograd", periods=periods, wiring=wiring)
     x, t = torch.randn(20, 10, 2), torch.randn(20, 1)
     with FlopCounterMode(display=False) as counter:
         nn.functional.mse_loss(model(x), t).backward()
@@ -170,17 +214,41 @@ def test_ratio_to_lstm_is_the_median_of_ratios_paired_by_repeat(monkeypatch):
     assert ratios["bptt"] == pytest.approx(2.0 / 3.0)   # median of 3, 0.5, 2/3 (not 2 / 2)
 
 
+def test_the_all_wired_networks_are_timed_with_their_wiring(monkeypatch):
+    built = []
+
+    def build_model_seen(name, *args, wiring="slower", **kwargs):
+        built.append((name, wiring))
+        return build_model(name, *args, wiring=wiring, **kwargs)
+
+    monkeypatch.setattr(bench, "build_model", build_model_seen)
+    bench.time_length(["lstm", "alarmwork_bptt", "alarmwork_all", "clockwork_all"], 4, 1, 1)
+    assert built == [("lstm", "slower"), ("alarmwork", "slower"), ("alarmwork", "all"),
+                     ("clockwork", "all")]
+
+
+def test_the_csv_gives_each_clocked_rows_wiring(quick_run):
+    rows = read_rows(quick_run)
+    wirings = {(r.model, r.engine): r.wiring for r in rows.itertuples()}
+    assert wirings[("AlarmworkNet all-wired", "bptt")] == "all"
+    assert wirings[("Clockwork(1,2,4,8) all-wired", "bptt")] == "all"
+    assert wirings[("AlarmworkNet", "bptt")] == wirings[("Clockwork(1,2,4,8)", "autograd")] == "slower"
+    assert pd.isna(wirings[("LSTM", "nn.LSTM")]) and pd.isna(wirings[("SimpleRNN", "nn.RNN")])
+
+
 def test_only_the_hand_written_models_have_a_flop_count(quick_run):
     rows = read_rows(quick_run)
-    counted = rows.model.isin(["AlarmworkNet", "Clockwork(1,2,4,8)"])
+    counted = rows.model.isin(CLOCKED)
     assert rows[counted][["flops_per_step", "gflops", "peak_fraction"]].notna().all().all()
     assert rows[~counted][["flops_per_step", "gflops", "peak_fraction"]].isna().all().all()
     at_l10 = rows[counted & (rows.seq_len == 10)]
     assert sorted(zip(at_l10.model, at_l10.engine, at_l10.flops_per_step)) == [
         ("AlarmworkNet", "autograd", ALARMWORK_FLOPS_L10),
         ("AlarmworkNet", "bptt", ALARMWORK_FLOPS_L10),
+        ("AlarmworkNet all-wired", "bptt", ALARMWORK_FLOPS_L10),
         ("Clockwork(1,2,4,8)", "autograd", CLOCKWORK_FLOPS_L10),
-        ("Clockwork(1,2,4,8)", "bptt", CLOCKWORK_FLOPS_L10)]
+        ("Clockwork(1,2,4,8)", "bptt", CLOCKWORK_FLOPS_L10),
+        ("Clockwork(1,2,4,8) all-wired", "bptt", CLOCKWORK_ALL_FLOPS_L10)]
 
 
 def test_markdown_has_the_command_the_machine_and_a_line_per_row(quick_run):
@@ -213,3 +281,48 @@ def test_call_costs_compare_numpy_and_torch_for_every_loop_operation(quick_run):
                                      "multiply, into a buffer", "tanh, into a buffer"]
     assert (costs.numpy_us > 0).all() and (costs.torch_us > 0).all()
     assert "torch / NumPy" in (quick_run / "training_speed.md").read_text()
+
+
+# ------------------------------------------------------------------------------ subnormal floats
+
+def flushes_subnormals():
+    """Whether this thread's float32 arithmetic flushes subnormals to zero, in NumPy."""
+    return np.multiply(np.float32(1e-30), np.float32(1e-10)) == 0   # 1e-40: subnormal, not 0
+
+
+def test_flush_denormal_flushes_for_the_timing_only_and_says_so(tmp_path, monkeypatch):
+    seen = []
+    real_measure = bench.measure
+
+    def measure(*args, **kwargs):
+        seen.append(flushes_subnormals())
+        return real_measure(*args, **kwargs)
+
+    monkeypatch.setattr(bench, "measure", measure)
+    argv = ["--models", "alarmwork_all", "--lengths", "4", "--repeats", "1", "--steps", "1"]
+    bench.main([*argv, "--results-dir", str(tmp_path / "plain")])
+    bench.main([*argv, "--flush-denormal", "--results-dir", str(tmp_path / "flushed")])
+    assert seen == [False, True] and not flushes_subnormals()      # training's default after it
+    assert read_rows(tmp_path / "plain").flush_denormal.tolist() == [False, False]
+    assert read_rows(tmp_path / "flushed").flush_denormal.tolist() == [True, True]
+    assert "subnormal floats computed as such" in (tmp_path / "plain" / "training_speed.md").read_text()
+    assert "subnormal floats flushed to zero" in (tmp_path / "flushed" / "training_speed.md").read_text()
+
+
+# ------------------------------------------------------------------------------ the committed tables
+
+@pytest.mark.parametrize("folder", ["results/training_speed_all_wired",
+                                    "results/training_speed_all_wired/flushed"])
+def test_the_results_readme_shows_the_committed_all_wired_tables(folder):
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(root, folder, "training_speed.md"), encoding="utf-8") as f:
+        timed = f.read().split("Cost of one call")[0]
+    with open(os.path.join(root, "results", "README.md"), encoding="utf-8") as f:
+        readme = f.read()
+    lines = [line for line in timed.splitlines() if line.startswith("| ")]
+    assert len(lines) == 1 + 5 * 2                   # header; nn.LSTM and four clocked rows at L = 100, 1000
+    for line in lines:
+        assert line in readme, f"{folder}: {line[:60]}... is not in results/README.md"
+    rows = pd.read_csv(os.path.join(root, folder, "training_speed.csv"))
+    assert set(rows.seq_len) == {100, 1000} and rows.flush_denormal.tolist() == [
+        folder.endswith("flushed")] * 10

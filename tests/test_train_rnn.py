@@ -104,6 +104,7 @@ def test_missing_data_is_generated_with_the_generator_defaults_and_said(tmp_path
     (["--lstm-forget-bias", "one"], "expected a number, got 'one'"),
     (["--periods", "2", "4"], "--periods must start at 1 and strictly increase, got 2 4"),
     (["--periods", "1", "4", "4"], "--periods must start at 1 and strictly increase"),
+    (["--wiring", "bogus"], "argument --wiring: invalid choice: 'bogus' (choose from"),
 ])
 def test_bad_command_line_values_are_argparse_errors(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
@@ -421,6 +422,63 @@ def test_runs_made_with_another_recipe_are_never_reused(model, option, tiny_data
     assert_the_option_trains_a_new_run(argv, option, tmp_path, capsys)
     train_rnn.main(argv + option)
     assert "skipping 1 finished run(s)" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------------------ the wiring
+
+def wiring_runs(tiny_data, results, models, *extra):
+    """Train `models` at L = 4 on the tiny data (one job, in this process); returns the argv."""
+    argv = ["--lengths", "4", *TINY, "--models", *models, "--data-dir", tiny_data,
+            "--results-dir", str(results), "--jobs", "1", *extra]
+    train_rnn.main(argv)
+    return argv
+
+
+@pytest.mark.parametrize("model", ["alarmwork", "clockwork"])
+def test_wiring_all_trains_a_run_of_its_own_recorded_with_its_wiring(model, tiny_data, tmp_path,
+                                                                     capsys):
+    wiring_runs(tiny_data, tmp_path, [model])
+    wiring_runs(tiny_data, tmp_path, [model], "--wiring", "all")
+    assert "skipping" not in capsys.readouterr().out
+    runs = saved_runs(tmp_path)
+    (slower,) = [r for name, r in runs.items() if "wiring" not in r["config"]]
+    (all_wired,) = [r for name, r in runs.items() if "wiring" in r["config"]]
+    assert all_wired["config"] == {**slower["config"], "wiring": "all"}
+    assert record_path(str(tmp_path), all_wired["config"]) != record_path(str(tmp_path),
+                                                                          slower["config"])
+    # the same seed, data and weights' draw: only the wiring can make the losses differ
+    losses = [[h["train_loss"] for h in run["history"] if "train_loss" in h]
+              for run in (all_wired, slower)]
+    assert len(losses[0]) == 2 and losses[0] != losses[1]
+    assert report.model_label(all_wired["config"]).endswith(" all-wired")
+    assert report.model_label(all_wired["config"]) in (tmp_path / "accuracy.md").read_text()
+    assert {r["model"] for r in read_csv(tmp_path / "accuracy.csv")} == {
+        report.model_label(slower["config"]), report.model_label(all_wired["config"])}
+
+
+def test_wiring_slower_is_the_default_and_left_out_of_the_configuration(tiny_data, tmp_path, capsys):
+    assert configs_of("--wiring", "slower") == configs_of()
+    assert all("wiring" not in config for config in configs_of("--wiring", "slower").values())
+    wiring_runs(tiny_data, tmp_path, ["alarmwork"])
+    capsys.readouterr()
+    wiring_runs(tiny_data, tmp_path, ["alarmwork"], "--wiring", "slower")
+    assert "skipping 1 finished run(s)" in capsys.readouterr().out     # the same key: not retrained
+    assert len(saved_runs(tmp_path)) == 1
+
+
+def test_wiring_all_is_dropped_from_the_networks_without_clocks(tiny_data, tmp_path, capsys):
+    """--wiring, like --periods, is a setting of the models that have it: the others' runs are
+    the runs without it, found again and not retrained."""
+    with_all, plain = configs_of("--wiring", "all"), configs_of()
+    for model in ("simple_rnn", "lstm"):
+        assert with_all[model] == plain[model]
+    for model in ("alarmwork", "clockwork"):
+        assert with_all[model] == {**plain[model], "wiring": "all"}
+    wiring_runs(tiny_data, tmp_path, ["simple_rnn", "lstm"])
+    capsys.readouterr()
+    wiring_runs(tiny_data, tmp_path, ["simple_rnn", "lstm"], "--wiring", "all")
+    assert "skipping 2 finished run(s)" in capsys.readouterr().out
+    assert len(saved_runs(tmp_path)) == 2
 
 
 # ------------------------------------------------------------------------------ the committed records

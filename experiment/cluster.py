@@ -72,6 +72,14 @@ class DaskCluster:
         from distributed import Client
         from distributed.comm import CommClosedError
 
+        first = next_job()
+        if first is None:                              # nothing to train: no scheduler needed
+            return
+        waiting = [first]
+
+        def take():
+            return waiting.pop() if waiting else next_job()
+
         # the client's own log would print a traceback for a lost scheduler: one line says it
         for name in ["distributed", *logging.root.manager.loggerDict]:
             if name.startswith("distributed"):
@@ -90,7 +98,7 @@ class DaskCluster:
         try:
             while True:
                 while (len(running) < max(1, sum(client.nthreads().values()))
-                       and (job := next_job()) is not None):
+                       and (job := take()) is not None):
                     # a key of its own: a run submitted again (a retry of the command) is a new task
                     key = f"train-{run_key(job[0])}-{uuid.uuid4().hex[:8]}"
                     running[client.submit(train_task, job[:3], key=key, pure=False)] = job

@@ -239,3 +239,12 @@ def test_the_line_of_runs_in_flight():
     key = grid.run_key(config)
     assert cluster.describe_in_flight([job], {key: 24}).endswith("L=5000 seed=3 epoch 24/50")
     assert cluster.describe_in_flight([], {}) == ""
+
+
+def test_a_grid_with_nothing_to_train_needs_no_scheduler(tiny_data, tmp_path, monkeypatch):
+    argv = ["--models", "lstm", "--lengths", "4", "--seed", "0", "--epochs", "1",
+            *grid_argv(tiny_data, str(tmp_path))]
+    train_rnn.main(argv + ["--jobs", "1"])
+    monkeypatch.setattr(cluster, "CONNECT_TIMEOUT", "1s")
+    train_rnn.main(argv + ["--scheduler", f"tcp://{HOST}:{free_port()}"])   # no one listens there
+    assert len(records(str(tmp_path))) == 1

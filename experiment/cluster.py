@@ -33,7 +33,7 @@ from tqdm import tqdm
 
 import generate_data_adding_problem as data
 from experiment import grid, training
-from experiment.runs import run_key
+from experiment.runs import resumable_checkpoint, run_key
 from lib.cli_types import positive_int
 
 PROGRESS_TOPIC = "adding-problem-epochs"   # the workers' per-epoch events, shown by the client
@@ -193,7 +193,7 @@ def writable_checkpoint(results_dir, config):
     cannot be written (the run then trains without one)."""
     try:
         os.makedirs(os.path.join(results_dir, "runs"), exist_ok=True)
-        path = grid.resumable_checkpoint(results_dir, config)
+        path = resumable_checkpoint(results_dir, config)
     except OSError:
         return None
     return path if os.access(os.path.dirname(path), os.W_OK) else None

@@ -334,6 +334,34 @@ def runs_rows(ladders, lengths):
     return pd.DataFrame(rows)
 
 
+def wiring_rows(ladders, runs_per_rung):
+    """Each all-wired ladder against the ladder of the same model, width, periods and recipe in
+    the slower wiring, at every rung where both trained all their runs: the solved counts and
+    Fisher's two-sided p. A rung above the slower ladder's stop was never trained there, so it
+    is not compared."""
+    def key(ladder):
+        config = ladder.configs[min(ladder.configs)][0]
+        return ladder.model, ladder.hidden, ladder.recipe, tuple(config.get("periods") or ())
+
+    slower = {key(ladder): ladder for ladder in ladders if ladder.wiring == "slower"}
+    rows = []
+    for wired in ladders:
+        other = slower.get(key(wired)) if wired.wiring == "all" else None
+        for seq_len in sorted(wired.configs) if other else []:
+            pair = [list(ladder.records.get(seq_len, {}).values()) for ladder in (other, wired)]
+            if min(map(len, pair)) < runs_per_rung:
+                continue
+            accuracies = [[accuracy_of(r) for r in runs] for runs in pair]
+            counts = [(sum(map(stats.solved, a)), len(a)) for a in accuracies]
+            cells = [rung_text(seq_len, a, runs_per_rung, [r["epochs_run"] for r in runs]
+                               ).split(": ", 1)[1] for a, runs in zip(accuracies, pair)]
+            rows.append({"model": wired.label, "recipe": wired.recipe, "L": seq_len,
+                         "slower wiring: solved/runs (median epochs of the solved)": cells[0],
+                         "all-wired": cells[1],
+                         "Fisher's p": f"{stats.fisher_p(*counts[0], *counts[1]):.2g}"})
+    return rows
+
+
 def write_reach_report(ladders, options, command, write=True):
     """The reach table as text; with `write`, also reach.md, reach.csv (one row per run),
     reach.png and reach_curves.png (the top rungs' dev accuracy) under the results folder."""
@@ -353,6 +381,14 @@ def write_reach_report(ladders, options, command, write=True):
             f"Every run: {training_samples(ladders)} training samples, batches of 20, at most {options.epochs} epochs, "
             f"early stop at dev accuracy above {training.STOP_DEV_ACCURACY:g} %.\n\n"
             f"{tabulate(lines, headers='keys', tablefmt='github', disable_numparse=True)}\n")
+    rows = wiring_rows(ladders, options.seeds)
+    for wired in dict.fromkeys(row["model"] for row in rows):
+        of_wired = [{k: v for k, v in row.items() if k != "model"} for row in rows
+                    if row["model"] == wired]
+        text += (f"\n## {wired} against the slower wiring\n\nEvery rung both ladders trained in "
+                 f"full: the solved runs of each, and Fisher's exact test (two-sided p) of the "
+                 f"difference.\n\n"
+                 f"{tabulate(of_wired, headers='keys', tablefmt='github', disable_numparse=True)}\n")
     if not write:
         return text
     os.makedirs(options.results_dir, exist_ok=True)

@@ -145,6 +145,33 @@ def test_the_ladder_climbs_stops_and_resumes_without_retraining(tiny_data, tmp_p
     assert sorted(calls) == [("lstm", 6, 0), ("lstm", 6, 1)]  # a rung added in between is climbed
 
 
+@pytest.mark.parametrize("slower_solves_up_to, expected", [
+    # 5/5 against 5/5: p = 1; 0/5 against 5/5: p = 2 / C(10, 5) = 0.0079
+    (4, [["4", "5/5 (3 ep)", "5/5 (3 ep)", "1"], ["7", "0/5", "5/5 (3 ep)", "0.0079"]]),
+    # the slower ladder stops at L = 4, so L = 7, which only the all-wired one trained, is not compared
+    (0, [["4", "0/5", "5/5 (3 ep)", "0.0079"]]),
+])
+def test_the_all_wired_ladder_is_tested_against_the_slower_wiring_at_every_rung_both_trained(
+        tiny_data, tmp_path, monkeypatch, slower_solves_up_to, expected):
+    def run_worker(job):
+        config = job[0]
+        solved = config["seq_len"] <= (7 if config.get("wiring") == "all" else slower_solves_up_to)
+        accuracy = 99.0 if solved else 35.0
+        return {"config": config, "status": "finished", "diverged_epoch": None, "epochs_run": 3,
+                "dev_accuracy": accuracy, "test_accuracy": accuracy, "train_seconds": 0.0,
+                "history": [{"epoch": 0, "dev_accuracy": accuracy}]}
+    monkeypatch.setattr(grid, "run_worker", run_worker)
+    argv = climb_argv(tiny_data, tmp_path)
+    argv[argv.index("lstm"):argv.index("--lengths")] = [
+        "alarmwork", "alarmwork:all", "--recipes", "integrator"]
+    reach.main(argv + ["--seeds", "5"])
+    text = (tmp_path / "reach.md").read_text()
+    section = text.split("## AlarmworkNet all-wired against the slower wiring", 1)[1]
+    rows = [[cell.strip() for cell in line.split("|")[2:-1]]
+            for line in section.splitlines() if line.startswith("| integrator")]
+    assert rows == expected
+
+
 def test_a_diverged_run_is_a_failure_in_the_table_and_the_figure(tiny_data, tmp_path, monkeypatch):
     calls = []
     solves = scripted_trainer({"lstm": 7, "alarmwork": 7}, calls)

@@ -258,8 +258,13 @@ def climb(ladders, options):
 
 def rung_text(seq_len, accuracies, runs_per_rung, epochs):
     """'100: 4/5 (9 ep)': solved/runs at L, median epochs of the solved runs."""
+    return f"{seq_len}: {rung_cell(accuracies, runs_per_rung, epochs)}"
+
+
+def rung_cell(accuracies, runs_per_rung, epochs):
+    """'4/5 (9 ep)': solved/runs of a rung, median epochs of the solved runs."""
     solved = sum(stats.solved(a) for a in accuracies)
-    text = f"{seq_len}: {solved}/{len(accuracies)}"
+    text = f"{solved}/{len(accuracies)}"
     if len(accuracies) < runs_per_rung:
         text += f" of {runs_per_rung} so far"
     solved_epochs = [e for a, e in zip(accuracies, epochs) if stats.solved(a)]
@@ -353,8 +358,8 @@ def wiring_rows(ladders, runs_per_rung):
                 continue
             accuracies = [[accuracy_of(r) for r in runs] for runs in pair]
             counts = [(sum(map(stats.solved, a)), len(a)) for a in accuracies]
-            cells = [rung_text(seq_len, a, runs_per_rung, [r["epochs_run"] for r in runs]
-                               ).split(": ", 1)[1] for a, runs in zip(accuracies, pair)]
+            cells = [rung_cell(a, runs_per_rung, [r["epochs_run"] for r in runs])
+                     for a, runs in zip(accuracies, pair)]
             rows.append({"model": wired.label, "recipe": wired.recipe, "L": seq_len,
                          "slower wiring: solved/runs (median epochs of the solved)": cells[0],
                          "all-wired": cells[1],

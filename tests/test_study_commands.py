@@ -9,6 +9,7 @@ from experiment import grid
 # (module, its arguments apart from the output folder, the function doing the study's work)
 STUDIES = [
     ("studies.divergence", ["--quick"], "watched_run"),
+    ("studies.collapse", ["--quick"], "watched_run"),
     ("studies.marker_gradients", ["--quick"], "probed_run"),
     ("studies.gradient_paths", ["--quick"], "measure"),
     ("studies.benchmark_training_speed", [], "measure"),
@@ -54,6 +55,7 @@ def test_compare_results_refuses_an_unwritable_output_before_reading_anything(tm
 @pytest.mark.parametrize("module, argv", [
     ("studies.remedy", ["--seeds", "100", "101", "100"]),
     ("studies.divergence", ["--seeds", "0", "0"]),
+    ("studies.collapse", ["--seeds", "1", "1"]),
     ("studies.marker_gradients", ["--models", "alarmwork", "alarmwork"]),
 ])
 def test_a_value_named_twice_is_an_argparse_error(module, argv, tmp_path, monkeypatch, capsys):

@@ -22,18 +22,17 @@ import math
 import os
 import sys
 
-from matplotlib.figure import Figure
 import pandas as pd
 import torch
 from tabulate import tabulate
 
 import generate_data_adding_problem as data
-from experiment import configs, report, training
+from experiment import configs, report
 from experiment.runs import find_record
 from lib.atomic_files import check_writable
 from lib.cli_types import non_negative_int, positive_float, positive_int, refuse_repeats, sequence_length
 from studies.common import ModelSpec, one_length_data, parse_model, study_command, write_outputs
-from studies.divergence import reproduces
+from studies import divergence
 
 RESULTS_DIR = os.path.join("results", "reach", "collapse")
 LADDER_DIR = os.path.join("results", "reach")         # where the ladder's records are
@@ -63,9 +62,7 @@ class Watcher:
 
 def watched_run(config, arrays):
     """Train `config` as the ladder does, watched; (record, rows of every batch)."""
-    watcher = Watcher(config["seed"], math.ceil(len(arrays["x_train"]) / config["batch_size"]))
-    record = training.train_run(config, arrays, watch=watcher)
-    return record, pd.DataFrame(watcher.rows)
+    return divergence.watched_run(config, arrays, Watcher)
 
 
 def saved_text(saved):
@@ -96,18 +93,13 @@ def summary_row(rows, record, saved):
         "batches with gradient 0": int((rows["grad_norm"] == 0).sum()),
         "largest state": f"{rows['state_norm_max'].max():.3g}",
         "dev % after": ", ".join(f"{h['dev_accuracy']:.1f}" for h in record["history"][1:]),
-        "reproduces the record": reproduces(record, saved)}
+        "reproduces the record": divergence.reproduces(record, saved)}
 
 
 def plot(rows, title, path):
-    seeds = sorted(rows["seed"].unique())
-    figure = Figure(figsize=(3.2 * len(seeds), 6.4))
-    axes = figure.subplots(3, len(seeds), sharex="col", squeeze=False)
-    for column, seed in enumerate(seeds):
-        run = rows[rows["seed"] == seed]
-        top, middle, bottom = axes[:, column]
+    figure, axes, columns = divergence.seed_columns(rows)
+    for seed, run, (top, middle, bottom) in columns:
         top.plot(run["batch"], run["loss"], lw=0.6)
-        top.set_title(f"seed {seed}")
         middle.semilogy(run["batch"], run["a_out_max"], lw=0.8, label="largest |a_out|")
         middle.semilogy(run["batch"], run["state_norm_max"], lw=0.8, label="largest state")
         middle.axhline(9.0, color="C3", ls="--", lw=0.8, label="|a_out| = 9: tanh = +-1")
@@ -115,13 +107,8 @@ def plot(rows, title, path):
         for ax in (top, middle, bottom):
             ax.grid(alpha=0.3)
         bottom.set_xlabel("batch")
-    axes[0, 0].set_ylabel("training loss")
-    axes[1, 0].set_ylabel("in the batch")
-    axes[2, 0].set_ylabel("outputs pinned at +-1")
-    axes[1, 0].legend(fontsize=6)
-    figure.suptitle(title, fontsize=9)
-    figure.tight_layout()
-    report.save_figure(figure, path)
+    divergence.finish_columns(figure, axes, ("training loss", "in the batch", "outputs pinned at +-1"),
+                              title, path)
 
 
 def clocked_model(text):

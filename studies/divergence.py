@@ -70,9 +70,11 @@ class Watcher:
         self.rows.append(row)
 
 
-def watched_run(config, arrays):
-    """Train `config` as the ladder does, watched; (record, rows of every batch)."""
-    watcher = Watcher(config["seed"], math.ceil(len(arrays["x_train"]) / config["batch_size"]))
+def watched_run(config, arrays, watcher_type=None):
+    """Train `config` as the ladder does, watched by a `watcher_type(seed, batches_per_epoch)`
+    (this study's Watcher where none is given); (record, rows of every batch)."""
+    watcher = (watcher_type or Watcher)(config["seed"],
+                                        math.ceil(len(arrays["x_train"]) / config["batch_size"]))
     record = training.train_run(config, arrays, watch=watcher)
     return record, pd.DataFrame(watcher.rows)
 
@@ -130,15 +132,32 @@ def gradient_shares(rows):
     return lines
 
 
-def plot(rows, seq_len, path):
+def seed_columns(rows):
+    """A figure of three panels a seed, one column each, sharing the batch axis: (figure, axes,
+    [(seed, the seed's rows, its three panels)]); the top panel is titled with the seed."""
     seeds = sorted(rows["seed"].unique())
     figure = Figure(figsize=(3.2 * len(seeds), 6.4))
     axes = figure.subplots(3, len(seeds), sharex="col", squeeze=False)
     for column, seed in enumerate(seeds):
-        run = rows[rows["seed"] == seed]
-        top, middle, bottom = axes[:, column]
+        axes[0, column].set_title(f"seed {seed}")
+    return figure, axes, [(seed, rows[rows["seed"] == seed], axes[:, column])
+                          for column, seed in enumerate(seeds)]
+
+
+def finish_columns(figure, axes, ylabels, title, path):
+    """Label the left column's panels, legend the middle one, title the figure and save it."""
+    for ax, label in zip(axes[:, 0], ylabels):
+        ax.set_ylabel(label)
+    axes[1, 0].legend(fontsize=6)
+    figure.suptitle(title, fontsize=9)
+    figure.tight_layout()
+    report.save_figure(figure, path)
+
+
+def plot(rows, seq_len, path):
+    figure, axes, columns = seed_columns(rows)
+    for seed, run, (top, middle, bottom) in columns:
         top.semilogy(run["batch"], run["loss"].where(np.isfinite(run["loss"])), lw=0.6)
-        top.set_title(f"seed {seed}")
         middle.plot(run["batch"], run["spectral_radius"], lw=0.8, label="spectral radius rho")
         middle.plot(run["batch"], run["spectral_norm"], lw=0.8, label="spectral norm")
         middle.axhline(overflow_radius(seq_len), color="C3", ls="--", lw=0.8,
@@ -151,14 +170,9 @@ def plot(rows, seq_len, path):
             if len(broken):
                 ax.axvline(broken["batch"].iloc[0], color="k", lw=0.6, ls=":")
         bottom.set_xlabel("batch (500 an epoch)")
-    axes[0, 0].set_ylabel("training loss")
-    axes[1, 0].set_ylabel("weight_hh")
-    axes[2, 0].set_ylabel("largest |h[l]| in the batch")
-    axes[1, 0].legend(fontsize=6)
-    figure.suptitle(f"SimpleRNN, integrator recipe, L = {seq_len}: batch by batch "
-                    "(dotted: first non-finite loss)", fontsize=9)
-    figure.tight_layout()
-    report.save_figure(figure, path)
+    finish_columns(figure, axes, ("training loss", "weight_hh", "largest |h[l]| in the batch"),
+                   f"SimpleRNN, integrator recipe, L = {seq_len}: batch by batch "
+                   "(dotted: first non-finite loss)", path)
 
 
 def main(argv=None):

@@ -75,6 +75,7 @@ def test_the_reach_readme_holds_the_current_reach_tables():
     ("results/reach/marker_gradients/alarmwork_all_L500/marker_gradients.md", "results/reach/README.md"),
     ("results/reach/collapse/collapse.md", "results/reach/README.md"),
     ("results/reach/collapse/lr3e-5/collapse.md", "results/reach/README.md"),
+    ("results/reach/collapse/clockwork_all/collapse.md", "results/reach/README.md"),
     ("results/reach/lstm_ablation/accuracy.md", "results/reach/lstm_ablation/README.md"),
 ])
 def test_the_readme_shows_the_current_tables(results_file, readme):

@@ -153,10 +153,14 @@ def main(argv=None):
     torch.set_num_threads(1)
     overrides = {} if args.lr is None else {"lr": args.lr}
     spec = args.model
+    try:                                    # every run's configuration before any training
+        runs = [configs.run_config(spec.name, args.length, seed, data_options, RECIPE,
+                                   hidden=spec.hidden, wiring=spec.wiring, **overrides)
+                for seed in args.seeds]
+    except configs.ConfigError as error:
+        sys.exit(f"error: {error}")
     all_rows, summaries = [], []
-    for seed in args.seeds:
-        config = configs.run_config(spec.name, args.length, seed, data_options, RECIPE,
-                                    hidden=spec.hidden, wiring=spec.wiring, **overrides)
+    for config in runs:
         saved = find_record(os.path.join(LADDER_DIR, RECIPE), config)
         record, rows = watched_run({**config, "epochs": args.epochs}, arrays)
         all_rows.append(rows)

@@ -85,3 +85,16 @@ def test_a_network_without_a_clock_is_refused_in_one_line(capsys):
         collapse.main(["--model", "lstm"])
     assert stop.value.code == 2
     assert "the study watches a clocked network" in capsys.readouterr().err
+
+
+def test_a_network_without_a_chosen_rate_is_refused_in_one_line_unless_given_one(tmp_path, monkeypatch):
+    from experiment import recipes
+    monkeypatch.setitem(recipes.RECIPES["integrator"]["lr"], "clockwork:all", None)
+    argv = ["--quick", "--model", "clockwork:all", "--results-dir", str(tmp_path / "out"),
+            "--data-dir", str(tmp_path)]
+    with pytest.raises(SystemExit) as stop:
+        collapse.main(argv)
+    assert str(stop.value.code).startswith("error: the integrator recipe has no learning rate")
+    assert not (tmp_path / "out" / "collapse.md").exists()
+    collapse.main(argv + ["--lr", "1e-4"])                 # a rate given makes the runs
+    assert "Adam 0.0001" in (tmp_path / "out" / "collapse.md").read_text()

@@ -48,6 +48,7 @@ def check_writable(results_dir):
 # ------------------------------------------------------------------------------ workers
 
 PROGRESS_POSITION = 1  # the line of this process's progress bar, under the bar of all runs
+PARENT_PID = None      # in a pool's worker process: the process that started it
 
 
 def run_worker(job):
@@ -56,13 +57,23 @@ def run_worker(job):
     config, data_dir, results_dir = job
     arrays = data.load_data_set(data_dir, config["seq_len"], config["data"])
     return training.train_run(config, arrays, progress_position=PROGRESS_POSITION,
-                              checkpoint=resumable_checkpoint(results_dir, config))
+                              checkpoint=resumable_checkpoint(results_dir, config),
+                              on_epoch=None if PARENT_PID is None else end_if_orphaned)
+
+
+def end_if_orphaned(epochs_run):
+    """After each epoch of a pool worker's run (its checkpoint just saved): a parent that is
+    gone (killed, SIGTERM or SIGKILL, with no time to stop its pool) can take no record, so the
+    worker ends here instead of training on unseen; the same command resumes the run."""
+    if os.getppid() != PARENT_PID:
+        os._exit(1)
 
 
 def init_worker(next_position, lock):
-    """Give each worker process its own progress line; the parent handles Ctrl-C for all (a
-    worker starts with SIGINT ignored already: submit_quietly)."""
-    global PROGRESS_POSITION
+    """Give each worker process its own progress line and remember its parent; the parent
+    handles Ctrl-C for all (a worker starts with SIGINT ignored already: submit_quietly)."""
+    global PROGRESS_POSITION, PARENT_PID
+    PARENT_PID = os.getppid()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     tqdm.set_lock(lock)
     with next_position.get_lock():

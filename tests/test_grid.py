@@ -91,6 +91,45 @@ def test_a_killed_worker_stops_the_grid_naming_its_runs_and_the_same_command_fin
         assert f"skipping {len(before)} finished run(s)" in resumed.stdout
 
 
+def test_workers_whose_command_is_killed_end_after_their_epoch_and_the_command_goes_on(
+        slow_data, tmp_path):
+    argv = [sys.executable, "train_rnn.py", "--models", "lstm", "--lengths", "20", "--seeds", "2",
+            "--epochs", "30", "--data-dir", slow_data, "--results-dir", str(tmp_path), "--jobs", "2"]
+    runs_dir = str(tmp_path / "runs")
+    process = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workers = []
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and process.poll() is None:
+            workers = worker_pids(process.pid)
+            if len(workers) == 2 and os.path.isdir(runs_dir) and sum(
+                    n.endswith(".ckpt") for n in os.listdir(runs_dir)) == 2:
+                break
+            time.sleep(0.05)
+        assert process.poll() is None and len(workers) == 2, "the runs ended before the kill"
+        process.kill()                   # SIGKILL: the command cannot stop its pool itself
+        process.wait()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and any(os.path.exists(f"/proc/{pid}") and
+                                                  open(f"/proc/{pid}/stat").read().split()[2] != "Z"
+                                                  for pid in workers):
+            time.sleep(0.1)
+        alive = [pid for pid in workers if os.path.exists(f"/proc/{pid}")
+                 and open(f"/proc/{pid}/stat").read().split()[2] != "Z"]
+        assert not alive, "a worker trained on after its command was killed"
+    finally:
+        for pid in workers:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    assert saved(tmp_path) == []             # 30 epochs: neither run ended before the kill
+    resumed = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True,
+                             timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    assert len(saved(tmp_path)) == 2
+
+
 def test_a_killed_worker_stops_the_reach_study_and_the_same_command_finishes_it(slow_data, tmp_path):
     argv = [sys.executable, "-m", "studies.reach", "--models", "lstm", "--recipes", "assignment",
             "--lengths", "20", "--seeds", "3", "--epochs", "8", "--train", "600", "--dev", "50",

@@ -155,6 +155,8 @@ def train_run(config, arrays, show_progress=True, progress_position=None, checkp
     while True:
         dev_accuracy = evaluate(model, x_dev, t_dev)
         history.append({"epoch": epochs_run, "dev_accuracy": dev_accuracy})
+        if len(history) > 1:          # the epoch just trained: its loss, and the dev accuracy after it
+            progress.set_postfix(loss=f"{history[-2]['train_loss']:.4f}", dev=f"{dev_accuracy:.1f}%")
         if should_stop(dev_accuracy) or epochs_run == config["epochs"]:
             break
         order = (torch.randperm(num_train, generator=shuffler) if config["shuffle"]
@@ -175,7 +177,6 @@ def train_run(config, arrays, show_progress=True, progress_position=None, checkp
             clipped = sum(norm > config["clip_grad_norm"] for norm in grad_norms)
             history[-1]["clipped_fraction"] = clipped / num_batches
         progress.update(1)
-        progress.set_postfix(loss=f"{loss_sum / num_batches:.4f}", dev=f"{dev_accuracy:.1f}%")
         if not math.isfinite(loss_sum):
             diverged_epoch = epochs_run
             break

@@ -67,6 +67,7 @@ def test_the_reach_readme_holds_the_current_reach_tables():
     ("results/comparison.md", "results/clip1.0/README.md"),
     ("results/reach/sweep/sweep.md", "results/reach/README.md"),
     ("results/reach/sweep_integrator/sweep.md", "results/reach/README.md"),
+    ("results/reach/sweep_integrator_L1000/sweep.md", "results/reach/README.md"),
     ("results/reach/gradient_paths.md", "results/reach/README.md"),
     ("results/reach/divergence/divergence.md", "results/reach/README.md"),
     ("results/reach/remedy/remedy.md", "results/reach/README.md"),

@@ -26,12 +26,10 @@ import pandas as pd
 import torch
 from tabulate import tabulate
 
-import generate_data_adding_problem as data
 from experiment import configs, report
 from experiment.runs import find_record
-from lib.atomic_files import check_writable
-from lib.cli_types import non_negative_int, positive_float, positive_int, refuse_repeats, sequence_length
-from studies.common import ModelSpec, one_length_data, parse_model, study_command, write_outputs
+from lib.cli_types import positive_float
+from studies.common import ModelSpec, parse_model, study_command, write_outputs
 from studies import divergence
 
 RESULTS_DIR = os.path.join("results", "reach", "collapse")
@@ -129,28 +127,13 @@ def main(argv=None):
                         metavar="MODEL[:P][:WIRING]",
                         help="a clocked network, e.g. alarmwork:all or clockwork:all "
                              "(default: alarmwork:all)")
-    parser.add_argument("--length", type=sequence_length, default=1000, help="L (default: %(default)s)")
-    parser.add_argument("--seeds", type=non_negative_int, nargs="+", default=[0, 1, 2, 3, 4],
-                        help="the ladder's seeds to train again (default: %(default)s)")
-    parser.add_argument("--epochs", type=positive_int, default=1,
-                        help="epochs watched per run (default: %(default)s)")
+    divergence.add_watch_arguments(parser, 1000, [0, 1, 2, 3, 4], 1, RESULTS_DIR, "collapse",
+                                   quick_epochs=1)
     parser.add_argument("--lr", type=positive_float, default=None,
                         help=f"Adam's rate, in place of the {RECIPE} recipe's (default: the "
                              f"recipe's); the runs then differ from the ladder's records")
-    parser.add_argument("--data-dir", default="data", help="folder of the .npz files (default: %(default)s)")
-    parser.add_argument("--results-dir", default=RESULTS_DIR,
-                        help="folder of collapse.{csv,md,png} (default: %(default)s)")
-    parser.add_argument("--quick", action="store_true",
-                        help="L = 30, 200 training samples, seeds 0 and 1, 1 epoch")
     args = parser.parse_args(argv)
-    refuse_repeats(parser, args, ("seeds",))
-    check_writable(args.results_dir)        # before the training, not after
-    sizes = dict(data.DEFAULT_SIZES)
-    if args.quick:
-        args.length, args.seeds, args.epochs = 30, [0, 1], 1
-        sizes.update(train=200, dev=50, test=50)
-    data_options, arrays = one_length_data(args.data_dir, args.length, sizes)
-    torch.set_num_threads(1)
+    data_options, arrays = divergence.watched_data(parser, args, quick_epochs=1)
     overrides = {} if args.lr is None else {"lr": args.lr}
     spec = args.model
     try:                                    # every run's configuration before any training

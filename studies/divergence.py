@@ -175,32 +175,45 @@ def plot(rows, seq_len, path):
                    "(dotted: first non-finite loss)", path)
 
 
+def add_watch_arguments(parser, length, seeds, epochs, results_dir, stem, quick_epochs,
+                        epochs_help="epochs watched per run"):
+    """The options of a study that trains ladder runs again, watched (this one, studies.collapse)."""
+    parser.add_argument("--length", type=sequence_length, default=length, help="L (default: %(default)s)")
+    parser.add_argument("--seeds", type=non_negative_int, nargs="+", default=seeds,
+                        help="the ladder's seeds to train again (default: %(default)s)")
+    parser.add_argument("--epochs", type=positive_int, default=epochs,
+                        help=f"{epochs_help} (default: %(default)s)")
+    parser.add_argument("--data-dir", default="data", help="folder of the .npz files (default: %(default)s)")
+    parser.add_argument("--results-dir", default=results_dir,
+                        help=f"folder of {stem}.{{csv,md,png}} (default: %(default)s)")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"L = 30, 200 training samples, seeds 0 and 1, {quick_epochs} "
+                             f"epoch{'s' if quick_epochs > 1 else ''}")
+
+
+def watched_data(parser, args, quick_epochs):
+    """After parsing: a seed named twice refused, the results folder checked (before hours of
+    training, not after), --quick applied; one thread; (data options, arrays) of the length."""
+    refuse_repeats(parser, args, ("seeds",))
+    check_writable(args.results_dir)
+    sizes = dict(data.DEFAULT_SIZES)
+    if args.quick:
+        args.length, args.seeds, args.epochs = 30, [0, 1], quick_epochs
+        sizes.update(train=200, dev=50, test=50)
+    torch.set_num_threads(1)
+    return one_length_data(args.data_dir, args.length, sizes)
+
+
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(
         description="Train the integrator recipe's SimpleRNN runs of the reach ladder again, "
                     "batch by batch: loss, each weight's gradient, weight_hh's spectral radius "
                     "and norm, and the largest hidden state, to see why runs diverge.")
-    parser.add_argument("--length", type=sequence_length, default=500, help="L (default: %(default)s)")
-    parser.add_argument("--seeds", type=non_negative_int, nargs="+", default=[0, 2, 3, 4],
-                        help="the ladder's seeds to train again (default: %(default)s)")
-    parser.add_argument("--epochs", type=positive_int, default=3,
-                        help="epochs watched per run; a run that diverges stops there "
-                             "(default: %(default)s)")
-    parser.add_argument("--data-dir", default="data", help="folder of the .npz files (default: %(default)s)")
-    parser.add_argument("--results-dir", default=RESULTS_DIR,
-                        help="folder of divergence.{csv,md,png} (default: %(default)s)")
-    parser.add_argument("--quick", action="store_true",
-                        help="L = 30, 200 training samples, seeds 0 and 1, 2 epochs")
+    add_watch_arguments(parser, 500, [0, 2, 3, 4], 3, RESULTS_DIR, "divergence", quick_epochs=2,
+                        epochs_help="epochs watched per run; a run that diverges stops there")
     args = parser.parse_args(argv)
-    refuse_repeats(parser, args, ("seeds",))
-    check_writable(args.results_dir)        # before hours of training, not after
-    sizes = dict(data.DEFAULT_SIZES)
-    if args.quick:
-        args.length, args.seeds, args.epochs = 30, [0, 1], 2
-        sizes.update(train=200, dev=50, test=50)
-    data_options, arrays = one_length_data(args.data_dir, args.length, sizes)
-    torch.set_num_threads(1)
+    data_options, arrays = watched_data(parser, args, quick_epochs=2)
     all_rows, summaries = [], []
     for seed in args.seeds:
         config = configs.run_config("simple_rnn", args.length, seed, data_options, "integrator")

@@ -46,7 +46,8 @@ def dev_by_epoch(record):
 
 # ------------------------------------------------------------------------------ tables
 
-@pytest.mark.parametrize("folder", ["results", os.path.join("results", "clip1.0")])
+@pytest.mark.parametrize("folder", ["results", os.path.join("results", "clip1.0"),
+                                    os.path.join("results", "reach", "alarmwork_all_L1000_lr3e-5")])
 def test_the_folders_readme_holds_its_current_accuracy_table(folder):
     table = table_lines(read(os.path.join(folder, "accuracy.md")))
     assert table and "\n".join(table) in read(os.path.join(folder, "README.md"))

@@ -342,14 +342,14 @@ def runs_rows(ladders, lengths):
 def wiring_rows(ladders, runs_per_rung):
     """Each all-wired ladder against the ladder of the same model, width, periods and recipe in
     the slower wiring, at every rung where both trained all their runs: the solved counts and
-    Fisher's two-sided p. A rung above the slower ladder's stop was never trained there, so it
-    is not compared."""
+    Fisher's two-sided p; {label of the all-wired ladder: its rows}. A rung above the slower
+    ladder's stop was never trained there, so it is not compared."""
     def key(ladder):
         config = ladder.configs[min(ladder.configs)][0]
         return ladder.model, ladder.hidden, ladder.recipe, tuple(config.get("periods") or ())
 
     slower = {key(ladder): ladder for ladder in ladders if ladder.wiring == "slower"}
-    rows = []
+    tables = {}
     for wired in ladders:
         other = slower.get(key(wired)) if wired.wiring == "all" else None
         for seq_len in sorted(wired.configs) if other else []:
@@ -360,11 +360,12 @@ def wiring_rows(ladders, runs_per_rung):
             counts = [(sum(map(stats.solved, a)), len(a)) for a in accuracies]
             cells = [rung_cell(a, runs_per_rung, [r["epochs_run"] for r in runs])
                      for a, runs in zip(accuracies, pair)]
-            rows.append({"model": wired.label, "recipe": wired.recipe, "L": seq_len,
-                         "slower wiring: solved/runs (median epochs of the solved)": cells[0],
-                         "all-wired": cells[1],
-                         "Fisher's p": f"{stats.fisher_p(*counts[0], *counts[1]):.2g}"})
-    return rows
+            tables.setdefault(wired.label, []).append({
+                "recipe": wired.recipe, "L": seq_len,
+                "slower wiring: solved/runs (median epochs of the solved)": cells[0],
+                "all-wired": cells[1],
+                "Fisher's p": f"{stats.fisher_p(*counts[0], *counts[1]):.2g}"})
+    return tables
 
 
 def write_reach_report(ladders, options, command, write=True):
@@ -386,10 +387,7 @@ def write_reach_report(ladders, options, command, write=True):
             f"Every run: {training_samples(ladders)} training samples, batches of 20, at most {options.epochs} epochs, "
             f"early stop at dev accuracy above {training.STOP_DEV_ACCURACY:g} %.\n\n"
             f"{tabulate(lines, headers='keys', tablefmt='github', disable_numparse=True)}\n")
-    rows = wiring_rows(ladders, options.seeds)
-    for wired in dict.fromkeys(row["model"] for row in rows):
-        of_wired = [{k: v for k, v in row.items() if k != "model"} for row in rows
-                    if row["model"] == wired]
+    for wired, of_wired in wiring_rows(ladders, options.seeds).items():
         text += (f"\n## {wired} against the slower wiring\n\nEvery rung both ladders trained in "
                  f"full: the solved runs of each, and Fisher's exact test (two-sided p) of the "
                  f"difference.\n\n"

@@ -1,7 +1,7 @@
 """How much slower is the scalar form of Layer_out than the vector form, and why.
 
     python benchmark_scalar_vs_vector.py            # about a minute; results/scalar_vs_vector.*
-    python benchmark_scalar_vs_vector.py --quick    # the whole path in seconds (the tests run it)
+    python benchmark_scalar_vs_vector.py --quick    # the whole path in seconds, into a temporary folder
 
 Both forms compute a_out = W_out z + b_out (SPEC.md, section "2. The models"):
 the vector form in one product over
@@ -15,7 +15,8 @@ report otherwise. Then it times, with torch.utils.benchmark (median and IQR of b
   3. Layer_out forward+backward against batch size and against hidden size.
 
 Every measurement is one row of scalar_vs_vector.csv; the tables (scalar_vs_vector.md)
-and the log-log figure (scalar_vs_vector.png) are derived from those rows.
+and the log-log figure (scalar_vs_vector.png) are derived from those rows. Another --threads
+writes them into a folder of its own, results/scalar_vs_vector/threads<N>.
 """
 import argparse
 import os
@@ -38,6 +39,7 @@ from lib.bptt import limit_blas_to_one_thread
 from lib.cli_types import positive_int
 from lib.machine import blas_threads, cpu_model, load_average
 from models import AlarmworkRNN
+from studies.common import changed_settings, results_folder
 
 BATCH_SIZE = 20       # the protocol's mini-batch
 NUM_HIDDEN = 50       # P
@@ -51,6 +53,8 @@ FULL = {"min_run_time": 2.0, "seq_lens": (10, 100),
         "batch_sizes": (1, 20, 100), "hidden_sizes": (10, 50, 200)}
 QUICK = {"min_run_time": 0.02, "seq_lens": (10, 100),
          "batch_sizes": (1, 20), "hidden_sizes": (10, 50)}
+RESULTS_DIR = "results"
+OTHER_SETTINGS_DIR = os.path.join(RESULTS_DIR, "scalar_vs_vector")   # of another --threads
 
 
 # ------------------------------------------------------------------------------ agreement check
@@ -324,11 +328,17 @@ def parse_args(argv=None):
     parser.add_argument("--quick", action="store_true",
                         help="the whole path in a few seconds: short measurements, fewer sizes "
                              "(numbers are rough)")
-    parser.add_argument("--results-dir", default="results",
-                        help="folder of scalar_vs_vector.csv, .md and .png (default: %(default)s)")
+    parser.add_argument("--results-dir",
+                        help=f"folder of scalar_vs_vector.csv, .md and .png (default: {RESULTS_DIR}; "
+                             f"for other settings a folder in {OTHER_SETTINGS_DIR} named after them, "
+                             f"e.g. threads2; with --quick a temporary folder)")
     parser.add_argument("--threads", type=positive_int, default=1,
                         help="torch threads while timing (default: %(default)s)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    settings = changed_settings(parser, args, {"threads": "threads"})
+    args.results_dir = results_folder(args, OTHER_SETTINGS_DIR if settings else RESULTS_DIR,
+                                      settings, "scalar_vs_vector")
+    return args
 
 
 def main(argv=None):

@@ -40,9 +40,10 @@ SETTING_FLAGS = {"epochs": "epochs", "batch_size": "batch_size", "hidden": "hidd
                  "momentum": "momentum", "clip_grad_norm": "clip_grad_norm",
                  "lstm_forget_bias": "lstm_forget_bias", "nonlinearity": "nonlinearity",
                  "recurrent_init": "recurrent_init", "lstm_chrono": "lstm_chrono",
-                 "recurrent_bound": "recurrent_bound", "wiring": "wiring"}
-# 'none' turns these off
-OFF_OR_VALUE = ("clip_grad_norm", "lstm_forget_bias", "lstm_chrono", "recurrent_bound")
+                 "recurrent_bound": "recurrent_bound", "wiring": "wiring",
+                 "warmup_steps": "warmup_steps", "adam_eps": "adam_eps", "end_frozen": "end_frozen"}
+# 'none' turns these off (for --adam-eps: back to PyTorch's eps)
+OFF_OR_VALUE = ("clip_grad_norm", "lstm_forget_bias", "lstm_chrono", "recurrent_bound", "adam_eps")
 
 
 def build_parser():
@@ -111,7 +112,8 @@ def build_parser():
     recipe.add_argument("--recipe", choices=list(recipes.RECIPES), default="assignment",
                         help="the set of options to start from (default: %(default)s)")
     recipe.add_argument("--optimizer", choices=recipes.OPTIMIZERS,
-                        help="the optimizer (default: the recipe's)")
+                        help="the optimizer; radam, Adam with its first steps' variance "
+                             "rectified, takes Adam's rates (default: the recipe's)")
     recipe.add_argument("--lr", type=positive_float,
                         help="learning rate of every model (default: the recipe's rate for each "
                              "model; with another optimizer than the recipe's, the rate of the "
@@ -139,6 +141,18 @@ def build_parser():
                         help="after every step, cut the recurrent matrices' singular values down "
                              "to their integrator start's (1; 1/(K-k) for clocked layer k of K); "
                              "'none' leaves them free (default: the recipe's)")
+    recipe.add_argument("--warmup-steps", type=non_negative_int, metavar="N",
+                        help="raise the rate linearly over the first N optimizer steps (batches): "
+                             "step k takes lr*k/N; 0 starts at the full rate (default: the "
+                             "recipe's)")
+    recipe.add_argument("--adam-eps", type=or_none(positive_float), metavar="E",
+                        help="eps of Adam and RAdam, added to the root of the second moment; "
+                             "'none' keeps PyTorch's 1e-8 (default: the recipe's)")
+    recipe.add_argument("--end-frozen", action=argparse.BooleanOptionalAction,
+                        help="end a run early once an epoch had a gradient of exactly 0 on every "
+                             "batch, left every weight as it was, and no later step can move one "
+                             "(SPEC.md, section 6): its accuracies are those of the full budget; "
+                             "CPU and data-set order only (default: the recipe's)")
     return parser
 
 
@@ -216,6 +230,8 @@ def option_words(args, dest):
     flag = f"--{dest.replace('_', '-')}"
     if value is True:
         return flag
+    if value is False:
+        return f"--no-{flag[2:]}"
     return " ".join([flag, *map(str, value if isinstance(value, list) else [value])])
 
 

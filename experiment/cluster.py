@@ -17,15 +17,23 @@ a run whose worker dies is resumed by the next worker from its last epoch; where
 it starts over on the new worker. Either way nothing finished is lost, since the records are
 written here.
 
+One thread a worker. Two runs in one process would share torch's global random generator
+while they seed and build their models, and save records other than --jobs' ones: a worker
+of more than one thread is refused, by the client before it hands out a run, and by the
+worker itself should it join later. A scheduler without workers is said to wait for them.
+
 Faults. Dask retries a run whose worker died (up to `distributed.scheduler.allowed-failures`
-times, 3 by default); a scheduler that cannot be reached ends the command with one line,
-every finished record saved; Ctrl-C cancels the runs in flight, which stop at the end of
-their epoch in progress, checkpoint written.
+times, 3 by default); a scheduler that cannot be reached, and a record that cannot be
+written, end the command with one line, every finished record saved; Ctrl-C cancels the
+runs in flight, which stop at the end of their epoch in progress, checkpoint written. So does
+a run whose worker is closing or has lost its scheduler: no one is left to take its record.
 
 Dask is imported only here, and only when a --scheduler is given.
 """
 import logging
 import os
+import ssl
+import sys
 import time
 import uuid
 
@@ -34,7 +42,7 @@ from tqdm import tqdm
 import generate_data_adding_problem as data
 from experiment import grid, training
 from experiment.runs import resumable_checkpoint, run_key
-from lib.cli_types import positive_int
+from lib.cli_types import positive_int, scheduler_address
 
 PROGRESS_TOPIC = "adding-problem-epochs"   # the workers' per-epoch events, shown by the client
 CONNECT_TIMEOUT = "10s"
@@ -42,7 +50,23 @@ POLL_SECONDS = 0.5
 
 
 class RunCancelled(Exception):
-    """Raised in a worker's run when the client no longer wants it (Ctrl-C, a failed grid)."""
+    """Raised in a worker's run, after its epoch, when no one wants its record: the client
+    cancelled it (Ctrl-C, a failed grid), or its worker is closing or lost its scheduler."""
+
+
+class WorkerRefused(grid.ClusterLost):
+    """A worker of more than one thread (the module's docstring says why): one line, with which
+    the command ends as it does for a lost scheduler."""
+
+
+def refuse_threaded(workers):
+    """Raise WorkerRefused where a worker of `workers` ({address: threads}) has several threads."""
+    threaded = [f"{address} has {threads} threads" for address, threads in workers.items()
+                if threads > 1]
+    if threaded:
+        raise WorkerRefused(f"the Dask worker {', '.join(threaded)}: runs that share a process "
+                            "share torch's random generator, and would save records that differ "
+                            "from --jobs'; start each worker with --nthreads 1")
 
 
 def security_from(tls_ca_file=None, tls_cert=None, tls_key=None):
@@ -60,7 +84,7 @@ def security_from(tls_ca_file=None, tls_cert=None, tls_key=None):
 
 class DaskCluster:
     """The executor of --scheduler ADDRESS: the runs go to the workers of a running Dask
-    scheduler, as many at a time as the workers have threads (one thread a run)."""
+    scheduler, one at a time to each worker (of one thread)."""
 
     def __init__(self, address, security=None):
         self.address, self.security = address, security
@@ -69,7 +93,6 @@ class DaskCluster:
         return True
 
     def train_runs(self, next_job, on_record, most=None):
-        from distributed import Client
         from distributed.comm import CommClosedError
 
         first = next_job()
@@ -84,25 +107,26 @@ class DaskCluster:
         for name in ["distributed", *logging.root.manager.loggerDict]:
             if name.startswith("distributed"):
                 logging.getLogger(name).setLevel(logging.CRITICAL)
-        try:
-            client = Client(self.address, security=self.security, timeout=CONNECT_TIMEOUT,
-                            set_as_default=False)
-        except (OSError, TimeoutError, ValueError, TypeError) as error:
-            raise grid.ClusterLost(f"cannot reach the Dask scheduler at {self.address} "
-                                   f"({one_line(error)})") from None
+        client = connect(self.address, self.security)
         in_flight = {}                                 # run key -> epochs done, from the workers
         line = tqdm(total=0, position=1, bar_format="{desc}", leave=False,
                     disable=most is not None and most < 1)
         client.subscribe_topic(PROGRESS_TOPIC, lambda event: in_flight.update([event[1]]))
         running = {}                                   # future -> job
+        said_waiting = False
         try:
             while True:
-                while (len(running) < max(1, sum(client.nthreads().values()))
-                       and (job := take()) is not None):
+                workers = client.nthreads()
+                refuse_threaded(workers)
+                if not workers and not said_waiting:
+                    tqdm.write(f"waiting for workers: the Dask scheduler at {self.address} has "
+                               "none (README: More machines)", file=sys.stderr)
+                said_waiting = not workers
+                while len(running) < len(workers) and (job := take()) is not None:
                     # a key of its own: a run submitted again (a retry of the command) is a new task
                     key = f"train-{run_key(job[0])}-{uuid.uuid4().hex[:8]}"
                     running[client.submit(train_task, job[:3], key=key, pure=False)] = job
-                if not running:
+                if not running and workers:
                     break
                 time.sleep(POLL_SECONDS)                  # Ctrl-C stays prompt
                 done = [future for future in running if future.done()]
@@ -113,13 +137,13 @@ class DaskCluster:
                     job = running.pop(future)
                     in_flight.pop(run_key(job[0]), None)
                     record = self.result(future, job, running)
-                    on_record(job, record)
+                    on_record(job, record)          # RunFailed where it cannot be saved
                 shown = describe_in_flight(running.values(), in_flight)
                 if shown != line.desc:
                     line.set_description_str(shown)
         except (OSError, TimeoutError) as error:     # a call to a scheduler that went away,
             if not (isinstance(error, (CommClosedError, TimeoutError)) or client_lost(client)):
-                raise                                 # or a record that cannot be written
+                raise                                 # or one to this machine's files
             raise grid.ClusterLost(f"lost the Dask scheduler at {self.address}; runs in progress: "
                                    f"{grid.run_names(running.values())}") from None
         except BaseException:
@@ -133,6 +157,8 @@ class DaskCluster:
         from distributed import KilledWorker
         try:
             return future.result()
+        except WorkerRefused:                         # a threaded worker that joined late
+            raise
         except KilledWorker:
             raise grid.WorkerDied(f"the Dask workers that took {grid.run_name(job[0])} died "
                                   "each time (killed, or out of memory); in progress: "
@@ -143,6 +169,32 @@ class DaskCluster:
                 raise grid.ClusterLost(f"lost the Dask scheduler at {self.address}; runs in "
                                        f"progress: {grid.run_names([job, *running.values()])}") from None
             raise grid.failed(job, error) from error
+
+
+def connect(address, security):
+    """A client of the scheduler at `address`, or ClusterLost in one line. A distributed.Client
+    that fails to connect (a plain scheduler answering TLS, say) is left half started, and its
+    __del__ waits 20 s on it before printing a traceback: this one stops its event loop
+    instead."""
+    from distributed import Client
+
+    class OneLineClient(Client):
+        def __del__(self):
+            if self.status == "connecting":           # never connected: nothing to close
+                self._loop_runner.stop()
+            else:
+                super().__del__()
+
+    try:
+        return OneLineClient(address, security=security, timeout=CONNECT_TIMEOUT,
+                             set_as_default=False)
+    except (OSError, TimeoutError, ValueError, TypeError) as error:
+        reason = one_line(error)
+        if address.startswith("tls://") and (isinstance(error, ValueError)
+                                             or isinstance(error.__cause__, ssl.SSLError)):
+            reason += ("; the TLS handshake failed: is the scheduler started with --protocol "
+                       "tls, its certificate signed by --tls-ca-file?")
+        raise grid.ClusterLost(f"cannot reach the Dask scheduler at {address} ({reason})") from None
 
 
 def client_lost(client):
@@ -156,7 +208,10 @@ def describe_in_flight(jobs, epochs):
 
 
 def one_line(error):
-    return str(error).splitlines()[0] if str(error) else ""
+    """The first line of the error's text, or of its cause's (a closed connection's is its TLS
+    error), or its type's name."""
+    text = str(error) or str(error.__cause__ or "")
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 # ------------------------------------------------------------------------------ on a worker
@@ -165,15 +220,23 @@ def train_task(job):
     """Train one run on a Dask worker; returns its record. job: (config, data_dir, results_dir),
     the folders relative to the worker's copy of the repository."""
     from distributed import get_worker
+    from distributed.core import Status
     config, data_dir, results_dir = job
     worker, key = get_worker(), run_key(config)
+    refuse_threaded({worker.address: worker.state.nthreads})
     task = worker.get_current_task()
 
     def on_epoch(epochs_run):
         try:
             worker.log_event(PROGRESS_TOPIC, (key, epochs_run))
-        except Exception:       # no scheduler to tell now: the run goes on, and says it later
+        except Exception:       # no scheduler to tell: the run stops just below
             pass
+        # a worker closing (SIGTERM, its scheduler gone) has no one to hand the record to; one
+        # retiring gracefully (closing_gracefully) waits for the run and hands the record on
+        if (worker.status in (Status.closing, Status.closed, Status.failed)
+                or worker.batched_stream.closed()):
+            raise RunCancelled(f"{grid.run_name(config)}: stopped after epoch {epochs_run}, its "
+                               "worker closing or without its scheduler")
         state = worker.state.tasks.get(task)
         if state is None or state.state in ("cancelled", "released", "forgotten"):
             raise RunCancelled(f"{grid.run_name(config)}: cancelled by the client after epoch "
@@ -185,7 +248,8 @@ def train_task(job):
         data.write_data_set(data_dir, config["seq_len"], sizes, options["seed"])
     arrays = data.load_data_set(data_dir, config["seq_len"], options)
     return training.train_run(config, arrays, show_progress=False, on_epoch=on_epoch,
-                              checkpoint=writable_checkpoint(results_dir, config))
+                              checkpoint=writable_checkpoint(results_dir, config),
+                              keep_weights=True)
 
 
 def writable_checkpoint(results_dir, config):
@@ -211,7 +275,7 @@ def add_executor_arguments(parser, jobs_help="runs trained at once in worker pro
     cores = len(os.sched_getaffinity(0))
     parser.add_argument("--jobs", type=positive_int, default=cores,
                         help=f"{jobs_help} (default: the CPU cores this process may use, {cores})")
-    parser.add_argument("--scheduler", metavar="ADDRESS",
+    parser.add_argument("--scheduler", metavar="ADDRESS", type=scheduler_address,
                         help="train on the workers of this Dask scheduler instead of --jobs "
                              "processes, e.g. tcp://10.0.0.5:8786 (README: More machines)")
     for flag, what in (("--tls-ca-file", "the cluster's certificate authority"),

@@ -24,12 +24,14 @@ ENGINE_MODELS = ("alarmwork", "clockwork")     # the models with a hand-derived 
 # Left out of a configuration at these values (read back by `setting`).
 LEFT_OUT = {"recipe": "assignment", "optimizer": "sgd", "lstm_forget_bias": None, "periods": None,
             "nonlinearity": "tanh", "recurrent_init": "default", "lstm_chrono": None,
-            "recurrent_bound": None, "wiring": "slower"}
+            "recurrent_bound": None, "wiring": "slower", "warmup_steps": 0, "adam_eps": None,
+            "end_frozen": False}
 
 # The settings a recipe sets (recipes.RECIPES), in a configuration's terms.
 TRAINING_SETTINGS = ("optimizer", "lr", "momentum", "clip_grad_norm", "lstm_forget_bias",
-                     "nonlinearity", "recurrent_init", "lstm_chrono", "recurrent_bound")
-REAL_VALUED = ("lr", "momentum", "clip_grad_norm", "lstm_forget_bias", "lstm_chrono")
+                     "nonlinearity", "recurrent_init", "lstm_chrono", "recurrent_bound",
+                     "warmup_steps", "adam_eps", "end_frozen")
+REAL_VALUED = ("lr", "momentum", "clip_grad_norm", "lstm_forget_bias", "lstm_chrono", "adam_eps")
 LSTM_ONLY = ("lstm_forget_bias", "lstm_chrono")
 NOT_LSTM = ("nonlinearity", "recurrent_init", "recurrent_bound")   # nn.LSTM's gates fix these
 
@@ -50,21 +52,36 @@ def run_config(model, seq_len, seed, data, recipe="assignment", *, epochs=50, ba
                wiring="slower", **overrides):
     """The normalized configuration of one run: `recipe`'s settings, each overridden by the
     keyword of its name where one is given (optimizer, lr, momentum, clip_grad_norm,
-    lstm_forget_bias, nonlinearity, recurrent_init, lstm_chrono, recurrent_bound; None turns
-    clipping, the forget bias, chrono or the bound off). `data` holds the generator options of
-    the data set. `wiring` is the clocked networks' ("slower", the assignment's, or "all"; SPEC.md,
-    section 7); the others have none."""
+    lstm_forget_bias, nonlinearity, recurrent_init, lstm_chrono, recurrent_bound, warmup_steps,
+    adam_eps, end_frozen; None turns clipping, the forget bias, chrono or the bound off, and
+    gives Adam PyTorch's eps). `data` holds the generator options of the data set. `wiring` is
+    the clocked networks' ("slower", the assignment's, or "all"; SPEC.md, section 7); the
+    others have none."""
+    settings = resolve_recipe(model, seq_len, recipe, wiring=wiring, **overrides)
+    if settings["end_frozen"]:
+        check_end_frozen(shuffle, device)
     return normalize({
         "model": model, "seq_len": seq_len, "seed": seed, "epochs": epochs,
         "batch_size": batch_size, "hidden": hidden, "engine": engine, "shuffle": shuffle,
         "device": device, "data": data, "recipe": recipe, "periods": periods, "wiring": wiring,
-        **resolve_recipe(model, seq_len, recipe, wiring=wiring, **overrides)})
+        **settings})
+
+
+def check_end_frozen(shuffle, device):
+    """The early end of a frozen run (training.frozen_for_good) holds where the next epoch
+    replays the last one bit for bit: the same batches, on the CPU's deterministic kernels."""
+    if shuffle:
+        raise ConfigError("--end-frozen needs the batches in data-set order (drop --shuffle, "
+                          "or add --no-end-frozen)")
+    if device != "cpu":
+        raise ConfigError(f"--end-frozen needs --device cpu, got {device} (or add --no-end-frozen)")
 
 
 def resolve_recipe(model, seq_len, recipe, optimizer=None, lr=None, momentum=None,
                    clip_grad_norm=FROM_RECIPE, lstm_forget_bias=FROM_RECIPE,
                    nonlinearity=FROM_RECIPE, recurrent_init=FROM_RECIPE, lstm_chrono=FROM_RECIPE,
-                   recurrent_bound=FROM_RECIPE, wiring="slower"):
+                   recurrent_bound=FROM_RECIPE, warmup_steps=FROM_RECIPE, adam_eps=FROM_RECIPE,
+                   end_frozen=FROM_RECIPE, wiring="slower"):
     """{setting: value} of every training setting of one run of `model` (with `wiring`, for a
     clocked network) at `seq_len`."""
     values = recipes.RECIPES[recipe]
@@ -82,6 +99,11 @@ def resolve_recipe(model, seq_len, recipe, optimizer=None, lr=None, momentum=Non
     elif momentum is not None:
         raise ConfigError(f"momentum is SGD's only, and this run uses {optimizer} "
                           "(drop --momentum, or add --optimizer sgd)")
+    if optimizer not in recipes.ADAM_FAMILY:
+        if adam_eps not in (FROM_RECIPE, None):
+            raise ConfigError(f"eps is Adam's and RAdam's only, and this run uses {optimizer} "
+                              "(drop --adam-eps, or add --optimizer adam)")
+        adam_eps = None                 # a recipe's eps has nothing to act on under SGD
 
     def chosen(name, given):
         value = values[name] if given is FROM_RECIPE else given
@@ -93,7 +115,10 @@ def resolve_recipe(model, seq_len, recipe, optimizer=None, lr=None, momentum=Non
                 "nonlinearity": chosen("nonlinearity", nonlinearity),
                 "recurrent_init": chosen("recurrent_init", recurrent_init),
                 "lstm_chrono": chosen("lstm_chrono", lstm_chrono),
-                "recurrent_bound": chosen("recurrent_bound", recurrent_bound)}
+                "recurrent_bound": chosen("recurrent_bound", recurrent_bound),
+                "warmup_steps": chosen("warmup_steps", warmup_steps),
+                "adam_eps": chosen("adam_eps", adam_eps),
+                "end_frozen": chosen("end_frozen", end_frozen)}
     if model == "lstm" and settings["lstm_chrono"] is not None:
         if not settings["lstm_chrono"] > 2:
             raise ConfigError(f"chrono initialization needs T_max > 2, got {settings['lstm_chrono']}"
@@ -132,13 +157,18 @@ def normalize(config):
 
 def training_settings(config):
     """The settings a recipe sets, as the run has them: real numbers as floats, momentum None
-    for an optimizer without one, and only the settings that apply to the run's model."""
+    for an optimizer without one and eps None for one without it, and only the settings that
+    apply to the run's model."""
     values = {name: setting(config, name) for name in TRAINING_SETTINGS}
     for name in REAL_VALUED:
         if values[name] is not None:
             values[name] = float(values[name])
+    values["warmup_steps"] = int(values["warmup_steps"])
+    values["end_frozen"] = bool(values["end_frozen"])
     if values["optimizer"] != "sgd":
         values["momentum"] = None
+    if values["optimizer"] not in recipes.ADAM_FAMILY:
+        values["adam_eps"] = None
     for name in LSTM_ONLY if config["model"] != "lstm" else NOT_LSTM:
         del values[name]
     return values

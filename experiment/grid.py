@@ -7,19 +7,28 @@ machine) or experiment/cluster.py's `DaskCluster` (--scheduler). At most one run
 is handed out at a time, so the runs in progress are known: a local worker that dies
 (killed, out of memory) stops the command in seconds with a line that names them, and the
 same command goes on from their checkpoints.
+
+Several commands may train into one results folder (started twice by mistake, or a command
+here and a cluster's): each run is claimed before it goes to a worker (experiment/claims.py)
+and let go once its record is saved, so a run is trained once. A command that finds a run
+claimed trains its other runs first, says in one line that it waits, and then takes the record
+the holder saved, or trains the run itself, from its checkpoint, when the holder ended
+without one.
 """
 import multiprocessing
 import os
 import signal
 import threading
+import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 
 from tqdm import tqdm
 
 import generate_data_adding_problem as data
-from experiment import report, training
-from experiment.runs import discard_checkpoint, find_record, resumable_checkpoint, run_key, save_record
+from experiment import claims, report, training
+from experiment.runs import (discard_checkpoint, find_record, lock_path, record_saved_since,
+                             resumable_checkpoint, run_key, save_record)
 from lib import atomic_files
 
 
@@ -32,12 +41,17 @@ class WorkerDied(RunFailed):
 
 
 class ClusterLost(RuntimeError):
-    """The cluster's scheduler cannot be reached (never was, or went away); one line."""
+    """The cluster cannot go on: its scheduler cannot be reached (never was, or went away), or
+    a worker is refused; one line."""
 
 
 def failed(job, error):
-    reason = str(error).splitlines()[0] if str(error) else ""
-    return RunFailed(f"{run_name(job[0])} failed: {type(error).__name__}: {reason}")
+    return RunFailed(f"{run_name(job[0])} failed: {type(error).__name__}: {one_line(error)}")
+
+
+def one_line(error):
+    """The first line of an error's message ('' for none)."""
+    return str(error).splitlines()[0] if str(error) else ""
 
 
 def check_writable(results_dir):
@@ -52,12 +66,12 @@ PARENT_PID = None      # in a pool's worker process: the process that started it
 
 
 def run_worker(job):
-    """Train one run, checkpointed under its results folder; returns its record.
-    job: (config, data_dir, results_dir)."""
+    """Train one run, checkpointed under its results folder; returns its record, with its final
+    weights for save_record to keep. job: (config, data_dir, results_dir)."""
     config, data_dir, results_dir = job
     arrays = data.load_data_set(data_dir, config["seq_len"], config["data"])
     return training.train_run(config, arrays, progress_position=PROGRESS_POSITION,
-                              checkpoint=resumable_checkpoint(results_dir, config),
+                              keep_weights=True, checkpoint=resumable_checkpoint(results_dir, config),
                               on_epoch=None if PARENT_PID is None else end_if_orphaned)
 
 
@@ -155,14 +169,92 @@ def run_names(jobs):
     return ", ".join(run_name(job[0]) for job in jobs)
 
 
-def train_runs(next_job, on_record, executor, most=None):
+def train_runs(next_job, on_record, executor, most=None, since_ns=None):
     """Train the jobs that `next_job()` hands out (None: none ready now) on `executor` (a
     LocalPool, a cluster.DaskCluster, or a number of local jobs); `on_record(job, record)`
     runs in this process as each one ends, and may make more jobs ready. A job is (config,
     data_dir, results_dir, *what the caller keeps with it); only the first three go to the
-    worker. `most`: how many runs there are at most, when known (no idle workers started)."""
+    worker. `most`: how many runs there are at most, when known (no idle workers started).
+    Each run is claimed first (ClaimedRuns); a record another command saved at or after
+    `since_ns` (time.time_ns(); default: now), when the caller looked for saved runs, is taken
+    instead of training the run, and handed to `on_record` the same way."""
     executor = LocalPool(executor) if isinstance(executor, int) else executor
-    executor.train_runs(next_job, on_record, most)
+    with claims.Claims() as held:
+        runs = ClaimedRuns(next_job, on_record, held,
+                           time.time_ns() if since_ns is None else since_ns)
+        executor.train_runs(runs.next_job, runs.on_record, most)
+
+
+class ClaimedRuns:
+    """`next_job` and `on_record` for an executor, with every run claimed before it goes out and
+    let go once its record is saved. A run another command holds waits, and the other runs go
+    out meanwhile; with none of its own in progress, `next_job` waits here until a held run is
+    let go (the executor takes None for 'all done' then)."""
+
+    def __init__(self, next_job, on_record, held, since_ns):
+        self.source, self.saved, self.held, self.since_ns = next_job, on_record, held, since_ns
+        self.waiting = []              # jobs whose run another command holds, in their order
+        self.said = set()              # the runs whose wait was said
+        self.out = 0                   # jobs handed out whose record has not come back
+
+    def next_job(self):
+        while True:
+            job = self.ready()
+            if job is not None or self.out or not self.waiting:
+                return job
+            time.sleep(claims.WAIT_SECONDS)
+
+    def ready(self):
+        """The first job, of those waiting and then of the new ones, whose run this process
+        may train now; None if there is none."""
+        waiting, self.waiting = self.waiting, []
+        for i, job in enumerate(waiting):
+            if self.claim(job):
+                self.waiting.extend(waiting[i + 1:])
+                return job
+        while (job := self.source()) is not None:
+            if self.claim(job):
+                return job
+        return None
+
+    def claim(self, job):
+        """Whether this process trains the job's run now (claimed, and no record saved since the
+        caller looked). Otherwise the job waits, or the record another command saved for it is
+        taken."""
+        config, _, results_dir = job[:3]
+        path = lock_path(results_dir, config)
+        try:
+            claimed, holder = self.held.claim(path)
+        except OSError as error:
+            raise RunFailed(f"{run_name(config)} cannot be claimed: {one_line(error)}") from None
+        if not claimed:
+            if path not in self.said:
+                self.said.add(path)
+                tqdm.write(f"waiting for {run_name(config)}: trained by {claims.describe(holder)}")
+            self.waiting.append(job)
+            return False
+        if holder is not None:
+            tqdm.write(f"taking over {run_name(config)} from {claims.describe(holder)}, "
+                       "which has ended")
+        record = record_saved_since(results_dir, config, self.since_ns)
+        if record is None:
+            self.out += 1
+            return True
+        try:
+            self.saved(job, record)
+        finally:
+            self.held.release(path)
+        return False
+
+    def on_record(self, job, record):
+        self.out -= 1
+        try:
+            self.saved(job, record)
+        except OSError as error:                     # a full disk, an unwritable folder
+            raise RunFailed(f"the record of {run_name(job[0])} cannot be saved: "
+                            f"{one_line(error)}") from None
+        finally:
+            self.held.release(lock_path(job[2], job[0]))
 
 
 # ------------------------------------------------------------------------------ a grid
@@ -178,6 +270,7 @@ def train_grid(configs, data_dir, results_dir, executor, force=False):
     runs trained)."""
     executor = LocalPool(executor) if isinstance(executor, int) else executor
     configs = unique(configs)
+    looked = time.time_ns()            # a record saved from now on is another command's
     records, todo = {}, []
     for config in configs:
         if force:
@@ -202,7 +295,7 @@ def train_grid(configs, data_dir, results_dir, executor, force=False):
         overall.write(report.describe_run(record))
 
     try:
-        train_runs(lambda: next(waiting, None), on_record, executor, most=len(todo))
+        train_runs(lambda: next(waiting, None), on_record, executor, most=len(todo), since_ns=looked)
     except KeyboardInterrupt:
         overall.close()
         raise SystemExit(f"\ninterrupted: {len(records)} of {len(configs)} run(s) are saved in "

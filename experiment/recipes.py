@@ -1,15 +1,21 @@
 """Recipes: named sets of the settings that say how the weights move and how they start.
 
 A recipe sets the optimizer, its learning rate (one, or one per model), SGD's momentum,
-gradient clipping, the LSTM's forget-gate bias, the start of the recurrence (the
-nonlinearity, the recurrent initialization, chrono initialization of nn.LSTM), and whether
-the recurrent matrices are kept within a spectral norm. The data and
-the budget are the protocol's and stay the same (SPEC.md, section "6. Recipes").
+Adam's eps, a linear warm-up of the rate, gradient clipping, the LSTM's forget-gate bias, the
+start of the recurrence (the nonlinearity, the recurrent initialization, chrono
+initialization of nn.LSTM), whether the recurrent matrices are kept within a spectral norm,
+and whether a run that can no longer change ends early. The data and the budget are the
+protocol's and stay the same (SPEC.md, section "6. Recipes").
 """
 from lib.cli_types import NONE
 
-OPTIMIZERS = ("sgd", "adam")
+OPTIMIZERS = ("sgd", "adam", "radam")
+# RAdam (Liu et al. 2020) is Adam with its first steps' variance rectified: it takes Adam's rates
+ADAM_FAMILY = ("adam", "radam")
 SEQ_LEN = "L"   # a setting that a recipe sets to each run's sequence length
+# settings that a recipe's description names only where the recipe turns them on, so that the
+# descriptions of the recipes without them (in --help and in the results' captions) stay short
+UNSAID_WHEN_OFF = {"warmup_steps": 0, "adam_eps": None, "end_frozen": False}
 
 # "lr" is one rate, or a rate per model (the registry's names). The modern rates are the
 # winners of the sweep on dev data in results/reach/sweep/ (python -m studies.sweep_learning_rates);
@@ -22,14 +28,15 @@ SEQ_LEN = "L"   # a setting that a recipe sets to each run's sequence length
 RECIPES = {
     "assignment": {"optimizer": "sgd", "lr": 0.01, "momentum": 0.9, "clip_grad_norm": None,
                    "lstm_forget_bias": None, "nonlinearity": "tanh", "recurrent_init": "default",
-                   "lstm_chrono": None, "recurrent_bound": None},
+                   "lstm_chrono": None, "recurrent_bound": None, "warmup_steps": 0,
+                   "adam_eps": None, "end_frozen": False},
     "modern": {"optimizer": "adam",
                "lr": {"simple_rnn": 1e-3, "lstm": 3e-3, "alarmwork": 3e-4, "clockwork": 1e-3},
                "momentum": None,
                "clip_grad_norm": 1.0,      # Pascanu et al. 2013
                "lstm_forget_bias": 1.0,    # Gers et al. 2000; Jozefowicz et al. 2015
                "nonlinearity": "tanh", "recurrent_init": "default", "lstm_chrono": None,
-               "recurrent_bound": None},
+               "recurrent_bound": None, "warmup_steps": 0, "adam_eps": None, "end_frozen": False},
     # every network starts as an integrator: ReLU with an identity start (Le et al. 2015), the
     # clocked layers' identity scaled to an average; nn.LSTM with chrono initialization at
     # T_max = L (Tallec & Ollivier 2018) and no forget bias on top
@@ -39,7 +46,8 @@ RECIPES = {
                           "alarmwork:all": 1e-4, "clockwork:all": 1e-4},
                    "momentum": None, "clip_grad_norm": 1.0, "lstm_forget_bias": None,
                    "nonlinearity": "relu", "recurrent_init": "integrator", "lstm_chrono": SEQ_LEN,
-                   "recurrent_bound": None},
+                   "recurrent_bound": None, "warmup_steps": 0, "adam_eps": None,
+                   "end_frozen": False},
 }
 # The integrator recipe with every recurrent matrix kept within its start's spectral norm
 # (models.bound_recurrence_): a remedy for the ReLU networks' divergence at long lengths
@@ -57,11 +65,18 @@ NOT_PASSED = ("integrator_bounded",)
 
 def optimizer_recipe(recipe, optimizer):
     """The recipe a run takes its optimizer's lr and momentum from: `recipe` if it uses
-    `optimizer`, else the first recipe that does (`--recipe modern --optimizer sgd` trains
-    with the assignment's SGD)."""
-    if RECIPES[recipe]["optimizer"] == optimizer:
+    `optimizer` (or, for Adam and RAdam, the other of the two), else the first recipe that
+    does (`--recipe modern --optimizer sgd` trains with the assignment's SGD)."""
+    family = rate_family(optimizer)
+    if rate_family(RECIPES[recipe]["optimizer"]) == family:
         return RECIPES[recipe]
-    return next(values for values in RECIPES.values() if values["optimizer"] == optimizer)
+    return next(values for values in RECIPES.values()
+                if rate_family(values["optimizer"]) == family)
+
+
+def rate_family(optimizer):
+    """The optimizers that share rates: SGD's own, and Adam's for Adam and RAdam."""
+    return "adam" if optimizer in ADAM_FAMILY else optimizer
 
 
 def rate_key(model, wiring="slower"):
@@ -82,6 +97,8 @@ def describe_recipe(name):
     """What a recipe sets, in the words of the command line: 'optimizer sgd, lr 0.01, ...'."""
     parts = []
     for key, value in RECIPES[name].items():
+        if key in UNSAID_WHEN_OFF and value == UNSAID_WHEN_OFF[key]:
+            continue
         if isinstance(value, dict):
             rates = set(value.values())
             if rates == {None}:
@@ -91,6 +108,8 @@ def describe_recipe(name):
             else:
                 value = ", ".join(f"{model} {'(not chosen yet)' if rate is None else f'{rate:g}'}"
                                   for model, rate in value.items())
+        elif isinstance(value, bool):
+            value = "on" if value else "off"
         elif value is None:
             value = NONE
         elif value == SEQ_LEN:

@@ -37,8 +37,10 @@ def describe_run(record):
     where = f"{model_label(config)} L={config['seq_len']} seed={config['seed']}"
     if record["status"] == "diverged":
         return f"{where}: diverged (non-finite loss) in epoch {record['diverged_epoch']}"
+    frozen = (f", frozen for good (exactly zero gradient) from epoch {record['frozen_epoch']}"
+              if record["status"] == "frozen" else "")
     return (f"{where}: test {record['test_accuracy']:.1f} % after {record['epochs_run']} "
-            f"epochs ({record['train_seconds']:.0f} s)")
+            f"epochs ({record['train_seconds']:.0f} s){frozen}")
 
 
 def runs_table(records):

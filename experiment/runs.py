@@ -3,8 +3,12 @@
 A record holds the run's whole configuration, its outcome and its per-epoch history. Its
 file name carries a hash of the configuration, so a run made with other options is never
 mistaken for this one, and the file is written atomically, so it is whole or absent. A run
-still training keeps a checkpoint beside it (<key>.ckpt), removed once its record is saved.
+still training keeps a checkpoint beside it (<key>.ckpt), removed once its record is saved,
+and, while a command trains it, that command's claim (<key>.lock, experiment/claims.py).
+Several commands may share one folder: a file one of them finds may be gone the moment after
+(another saved the record and dropped the checkpoint), which is no error.
 """
+import contextlib
 import hashlib
 import json
 import os
@@ -12,10 +16,11 @@ import os
 from tqdm import tqdm
 
 from experiment.configs import LEFT_OUT, normalize, same_run
+from experiment import weights
 from experiment.recipes import RECIPES
 from lib.atomic_files import atomic_write_text
 
-STATUSES = ("finished", "diverged")
+STATUSES = ("finished", "diverged", "frozen")
 
 
 def run_key(config):
@@ -68,6 +73,18 @@ def load_record(path, config):
         return None
 
 
+def record_saved_since(results_dir, config, since_ns):
+    """The run's record if it was saved at or after `since_ns` (time.time_ns()), as another
+    command on the folder would since this one looked; else None."""
+    path = record_path(results_dir, config)
+    try:
+        if os.stat(path).st_mtime_ns < since_ns:
+            return None
+    except FileNotFoundError:
+        return None
+    return load_record(path, config)
+
+
 def find_record(results_dir, config):
     """The saved record of the run `config` describes, or None: its own file, else a record of
     the same run saved under another recipe's name (configs.same_run)."""
@@ -117,6 +134,11 @@ def checkpoint_path(results_dir, config):
     return os.path.join(results_dir, "runs", run_key(config) + ".ckpt")
 
 
+def lock_path(results_dir, config):
+    """The claim of the command that trains the run now (experiment/claims.py)."""
+    return os.path.join(results_dir, "runs", run_key(config) + ".lock")
+
+
 def former_keys(config):
     """The names the run may carry on disk from before a recipe added since renamed it: its key
     with the recipe's name of each recipe in place of today's (configs.normalize names a run
@@ -146,22 +168,35 @@ def resumable_checkpoint(results_dir, config):
     path = checkpoint_path(results_dir, config)
     found = checkpoints_of_run(results_dir, config)
     if found and found[0] != path:
-        os.replace(found[0], path)
+        with contextlib.suppress(FileNotFoundError):    # another command moved it meanwhile
+            os.replace(found[0], path)
     return path
 
 
 def discard_checkpoint(results_dir, config):
     """Forget a run's unfinished state, so that it trains from its first epoch (--force)."""
     for path in checkpoints_of_run(results_dir, config):
-        os.remove(path)
+        remove_if_there(path)
 
 
 def save_record(results_dir, record):
-    """Write the record, then drop the run's checkpoint (the record now holds the outcome) and
-    any record of the same run under a former name (--force trained it again): one run, one
-    file."""
+    """Write the run's final weights, where the record carries them (experiment/weights.py),
+    then the record naming them; then drop the run's checkpoint (the record now holds the
+    outcome) and any record of the same run under a former name, with its weights (--force
+    trained it again): one run, one record."""
     config = record["config"]
+    folder = os.path.join(results_dir, "runs")
+    if weights.WEIGHTS in record:                # first the file the record will name
+        weights.save_weights(folder, run_key(config), record)
     atomic_write_text(record_path(results_dir, config), json.dumps(record, indent=1))
-    for path, _ in list(records_under_other_names(results_dir, config)):
-        os.remove(path)
+    for path, former in list(records_under_other_names(results_dir, config)):
+        remove_if_there(path)
+        if former.get("weights_file") != record.get("weights_file"):
+            weights.remove_weights(folder, former)
     discard_checkpoint(results_dir, config)
+
+
+def remove_if_there(path):
+    """Remove a file that another command sharing the folder may have removed first."""
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(path)

@@ -72,6 +72,22 @@ def sequence_length(text):
     return value
 
 
+SCHEDULER_SCHEMES = ("tcp", "tls")
+
+
+def scheduler_address(text):
+    """A Dask scheduler's address, tcp://HOST:PORT or tls://HOST:PORT: Dask answers an address
+    without its port with a traceback after a 20 s wait, and the scheme is asked for too, since
+    it says whether the cluster speaks TLS."""
+    scheme, _, location = text.partition("://")
+    host, _, port = location.rpartition(":")
+    if (scheme not in SCHEDULER_SCHEMES or not host or not port.isdigit()
+            or not 0 < int(port) < 65536):
+        raise argparse.ArgumentTypeError(
+            f"expected tcp://HOST:PORT or tls://HOST:PORT, got '{text}'")
+    return text
+
+
 def or_none(value_type):
     """`value_type`, or the word 'none' (returned as is, so that it differs from 'not given')."""
     def parse(text):

@@ -1,7 +1,7 @@
 """Epoch time of every model at every length on one CPU thread, and how far from the hardware.
 
     python -m studies.benchmark_training_speed            # L = 10 50 70 100, about a minute
-    python -m studies.benchmark_training_speed --quick    # the whole path in seconds (the tests run it)
+    python -m studies.benchmark_training_speed --quick    # the whole path in seconds, into a temporary folder
     python -m studies.benchmark_training_speed --models alarmwork_bptt --lengths 100
     python -m studies.benchmark_training_speed --models alarmwork_bptt alarmwork_all \
         clockwork_bptt clockwork_all --lengths 100 1000    # the all-wired networks (SPEC.md, section 7)
@@ -27,6 +27,10 @@ NumPy's loops obey too): the engines' cost without that penalty.
 Both clocked networks are timed in the assignment's wiring (a layer reads itself and the
 slower layers) and, on the hand-derived engine, in the wiring in which every layer reads every
 layer (wiring="all", SPEC.md section 7; "AlarmworkNet all-wired", as the reports name it).
+
+The default timing writes training_speed.csv, training_speed_calls.csv and training_speed.md
+into results/; other settings write into a folder of their own in results/training_speed,
+named after them (--models alarmwork_bptt --lengths 100: alarmwork_bptt_L100).
 """
 import argparse
 import math
@@ -49,6 +53,7 @@ from lib.bptt import check_wiring, limit_blas_to_one_thread
 from lib.cli_types import positive_float, positive_int, sequence_length
 from lib.machine import blas_threads, cpu_model
 from models import DEFAULT_PERIODS, build_model
+from studies.common import changed_settings, results_folder
 
 ASSIGNMENT = RECIPES["assignment"]   # the recipe every model is timed with
 
@@ -77,6 +82,11 @@ PERIODS = {"alarmwork": (1, 2), "clockwork": CLOCKWORK_PERIODS}   # the hand-wri
 REFERENCE = "lstm"    # the "x LSTM" column divides by this entry's step time
 
 FULL = {"lengths": [10, 50, 70, 100], "repeats": 21, "steps": 40, "calls": 20_000}
+RESULTS_DIR = "results"
+OTHER_SETTINGS_DIR = os.path.join(RESULTS_DIR, "training_speed")
+# the options that set a timing's files apart, and their names in its folder
+SETTINGS = {"models": "", "lengths": "L", "repeats": "repeats", "steps": "steps",
+            "peak_gflops": "peak", "flush_denormal": "flushed"}
 QUICK = {"lengths": [4, 10], "repeats": 3, "steps": 3, "calls": 200}
 
 
@@ -352,9 +362,14 @@ def parse_args(argv=None):
                         help="flush subnormal floats to zero while timing (the CPU's FTZ/DAZ "
                              "flags, for torch and NumPy alike); training does not, so by default "
                              "they are computed as such")
-    parser.add_argument("--results-dir", default="results",
-                        help="folder of training_speed.csv and .md (default: %(default)s)")
+    parser.add_argument("--results-dir",
+                        help=f"folder of training_speed.csv and .md (default: {RESULTS_DIR}; for "
+                             f"other settings a folder in {OTHER_SETTINGS_DIR} named after them, "
+                             f"e.g. alarmwork_bptt_L100; with --quick a temporary folder)")
     args = parser.parse_args(argv)
+    settings = changed_settings(parser, args, SETTINGS)
+    args.results_dir = results_folder(args, OTHER_SETTINGS_DIR if settings else RESULTS_DIR,
+                                      settings, "training_speed")
     defaults = QUICK if args.quick else FULL
     args.calls = defaults["calls"]
     for key in ("lengths", "repeats", "steps"):

@@ -1,8 +1,8 @@
 """Why an all-wired clocked run collapses: the ladder's first epoch again, batch by batch.
 
     python -m studies.collapse                  # the all-wired AlarmworkNet, L = 1000, seeds 0-4
-    python -m studies.collapse --lr 3e-5        # the same runs at another Adam rate
-    python -m studies.collapse --quick          # the whole path in seconds (the tests run it)
+    python -m studies.collapse --lr 3e-5        # the same runs at another Adam rate (into lr3e-5/)
+    python -m studies.collapse --quick          # the whole path in seconds, into a temporary folder
 
 Some runs of the all-wired clocked networks (SPEC.md, section 7) end at 0 % dev accuracy with
 a training loss of about 1.04 from their first epoch on: the output y = tanh(a_out) is pinned
@@ -15,7 +15,10 @@ output reads, |z_0[L]|; the largest output pre-activation |a_out|; and the fract
 batch whose output is exactly +-1. The training is the ladder's own
 (experiment.training.train_run), only watched, so the dev accuracy of every epoch must equal
 the saved record's; the report says whether it does. Writes collapse.csv (one row per
-batch), collapse.md and collapse.png.
+batch), collapse.md and collapse.png into results/reach/collapse, or for other settings into
+a folder of their own in it, named after them (--model clockwork:all: clockwork_all; --lr
+3e-5: lr3e-5). The runs train one after another in this process, each batch watched here, so
+the command has no --jobs or --scheduler.
 """
 import argparse
 import math
@@ -36,6 +39,8 @@ RESULTS_DIR = os.path.join("results", "reach", "collapse")
 LADDER_DIR = os.path.join("results", "reach")         # where the ladder's records are
 RECIPE = "integrator"                                  # the all-wired networks' recipe
 CLOCKED = ("alarmwork", "clockwork")
+# the options that set a run's files apart, and their names in its folder: clockwork_all, lr3e-5
+SETTINGS = {"model": "", **divergence.WATCH_SETTINGS, "lr": "lr"}
 
 
 class Watcher:
@@ -117,8 +122,7 @@ def clocked_model(text):
     return spec
 
 
-def main(argv=None):
-    argv = list(sys.argv[1:] if argv is None else argv)
+def parse_args(argv):
     parser = argparse.ArgumentParser(
         description="Train the reach ladder's runs of a clocked network again for their first "
                     "epoch(s), batch by batch: the loss, the gradient, the state the output "
@@ -132,8 +136,14 @@ def main(argv=None):
     parser.add_argument("--lr", type=positive_float, default=None,
                         help=f"Adam's rate, in place of the {RECIPE} recipe's (default: the "
                              f"recipe's); the runs then differ from the ladder's records")
-    args = parser.parse_args(argv)
-    data_options, arrays = divergence.watched_data(parser, args, quick_epochs=1)
+    return divergence.watched_folder(parser, parser.parse_args(argv), RESULTS_DIR, "collapse",
+                                     SETTINGS)
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(argv)
+    data_options, arrays = divergence.watched_data(args, quick_epochs=1)
     overrides = {} if args.lr is None else {"lr": args.lr}
     spec = args.model
     try:                                    # every run's configuration before any training

@@ -1,7 +1,7 @@
 """Why a ReLU network started as an integrator diverges: the ladder's runs again, batch by batch.
 
     python -m studies.divergence                       # SimpleRNN, integrator recipe, L = 500, seeds 0, 2, 3, 4
-    python -m studies.divergence --quick               # the whole path in seconds (the tests run it)
+    python -m studies.divergence --quick               # the whole path in seconds, into a temporary folder
 
 The integrator recipe's SimpleRNN (ReLU, weight_hh = I at the start) lost two of its five
 runs at L = 500 to a non-finite loss. This trains the same runs again, the same configuration
@@ -13,7 +13,10 @@ direction that weight_hh amplifies by rho and the ReLU lets through, it grows as
 float32 overflows (3.4e38) once rho^L > 3.4e38, that is rho > 3.4e38^(1/L): 1.19 at L = 500,
 1.09 at L = 1000, against 2.4 at L = 100. The training is the ladder's own (experiment.training.train_run), only watched, so
 the dev accuracy of every epoch must equal the saved record's; the report says whether it does.
-Writes divergence.csv (one row per batch), divergence.md and divergence.png.
+Writes divergence.csv (one row per batch), divergence.md and divergence.png into
+results/reach/divergence, or for other settings into a folder of their own in it, named after
+them (--length 1000: L1000). The runs train one after another in this process, each batch
+watched here, so the command has no --jobs or --scheduler.
 """
 import argparse
 import math
@@ -31,7 +34,8 @@ from experiment import configs, report, training
 from experiment.runs import find_record
 from lib.atomic_files import check_writable
 from lib.cli_types import non_negative_int, positive_int, refuse_repeats, sequence_length
-from studies.common import one_length_data, study_command, write_outputs
+from studies.common import (changed_settings, one_length_data, results_folder, study_command,
+                            write_outputs)
 
 FLOAT32_MAX = float(torch.finfo(torch.float32).max)
 RESULTS_DIR = os.path.join("results", "reach", "divergence")
@@ -184,18 +188,31 @@ def add_watch_arguments(parser, length, seeds, epochs, results_dir, stem, quick_
     parser.add_argument("--epochs", type=positive_int, default=epochs,
                         help=f"{epochs_help} (default: %(default)s)")
     parser.add_argument("--data-dir", default="data", help="folder of the .npz files (default: %(default)s)")
-    parser.add_argument("--results-dir", default=results_dir,
-                        help=f"folder of {stem}.{{csv,md,png}} (default: %(default)s)")
+    parser.add_argument("--results-dir",
+                        help=f"folder of {stem}.{{csv,md,png}} (default: {results_dir}; for other "
+                             f"settings a folder in it named after them, e.g. L100_seeds0-1; with "
+                             f"--quick a temporary folder)")
     parser.add_argument("--quick", action="store_true",
                         help=f"L = 30, 200 training samples, seeds 0 and 1, {quick_epochs} "
                              f"epoch{'s' if quick_epochs > 1 else ''}")
 
 
-def watched_data(parser, args, quick_epochs):
-    """After parsing: a seed named twice refused, the results folder checked (before hours of
-    training, not after), --quick applied; one thread; (data options, arrays) of the length."""
+WATCH_SETTINGS = {"length": "L", "seeds": "seeds", "epochs": "epochs"}   # their folder names
+
+
+def watched_folder(parser, args, study_folder, stem, settings=WATCH_SETTINGS):
+    """After parsing: a seed named twice refused, the results folder chosen (results_folder,
+    `settings` naming the options that set it apart) and checked, before hours of training,
+    not after."""
     refuse_repeats(parser, args, ("seeds",))
+    args.results_dir = results_folder(args, study_folder, changed_settings(parser, args, settings),
+                                      stem)
     check_writable(args.results_dir)
+    return args
+
+
+def watched_data(args, quick_epochs):
+    """--quick applied; one thread; (data options, arrays) of the length."""
     sizes = dict(data.DEFAULT_SIZES)
     if args.quick:
         args.length, args.seeds, args.epochs = 30, [0, 1], quick_epochs
@@ -204,16 +221,20 @@ def watched_data(parser, args, quick_epochs):
     return one_length_data(args.data_dir, args.length, sizes)
 
 
-def main(argv=None):
-    argv = list(sys.argv[1:] if argv is None else argv)
+def parse_args(argv):
     parser = argparse.ArgumentParser(
         description="Train the integrator recipe's SimpleRNN runs of the reach ladder again, "
                     "batch by batch: loss, each weight's gradient, weight_hh's spectral radius "
                     "and norm, and the largest hidden state, to see why runs diverge.")
     add_watch_arguments(parser, 500, [0, 2, 3, 4], 3, RESULTS_DIR, "divergence", quick_epochs=2,
                         epochs_help="epochs watched per run; a run that diverges stops there")
-    args = parser.parse_args(argv)
-    data_options, arrays = watched_data(parser, args, quick_epochs=2)
+    return watched_folder(parser, parser.parse_args(argv), RESULTS_DIR, "divergence")
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(argv)
+    data_options, arrays = watched_data(args, quick_epochs=2)
     all_rows, summaries = [], []
     for seed in args.seeds:
         config = configs.run_config("simple_rnn", args.length, seed, data_options, "integrator")

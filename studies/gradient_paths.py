@@ -1,7 +1,7 @@
 """How much of the output's gradient reaches each input step, in untrained networks.
 
     python -m studies.gradient_paths                  # L = 100, 5 initializations per model
-    python -m studies.gradient_paths --quick          # the whole path in seconds (the tests run it)
+    python -m studies.gradient_paths --quick          # the whole path in seconds, into a temporary folder
 
 To learn the adding problem a network must first feel the marked values, which lie up to
 L steps before the output. Before any training, this measures |dy / dx_value[l]|, the
@@ -18,7 +18,8 @@ steps are also split by their phase against the slowest layer's period T (0-base
 phase l % T; phase 0 is a tick of the slowest layer: AlarmworkNet's Layer_rec2 fires at the
 1-based odd steps, Clockwork(1,2,4,8)'s period-8 layer at every eighth step from the first):
 the gradient on its ticks and off them, and for T > 2 per phase. Writes gradient_paths.csv
-(with each step's phase), .md and .png.
+(with each step's phase), .md and .png into results/reach, or for other settings into a folder
+of their own in results/reach/gradient_paths, named after them (--length 200: L200).
 """
 import argparse
 import os
@@ -35,8 +36,12 @@ from experiment import recipes, report, training
 from lib.atomic_files import check_writable
 from lib.cli_types import positive_int, sequence_length
 from models import DEFAULT_PERIODS
-from studies.common import study_command, write_outputs
+from studies.common import changed_settings, results_folder, study_command, write_outputs
 
+RESULTS_DIR = os.path.join("results", "reach")
+OTHER_SETTINGS_DIR = os.path.join(RESULTS_DIR, "gradient_paths")
+# the options that set a measurement's files apart, and their names in its folder: L200_seeds3
+SETTINGS = {"length": "L", "seeds": "seeds", "batch": "batch", "hidden": "P"}
 CLOCKS = {"periods": list(DEFAULT_PERIODS)}
 ALL = {"wiring": "all"}                  # every layer reads every layer (SPEC.md, section 7)
 INTEGRATOR = {"nonlinearity": "relu", "recurrent_init": "integrator"}   # the integrator recipe's start
@@ -215,8 +220,7 @@ def plot(rows, path, seq_len):
     report.save_figure(figure, path)
 
 
-def main(argv=None):
-    argv = list(sys.argv[1:] if argv is None else argv)
+def parse_args(argv):
     parser = argparse.ArgumentParser(description="Measure how much of the output's gradient "
                                                  "reaches each input step in untrained networks.")
     parser.add_argument("--length", type=sequence_length, default=100, help="L (default: %(default)s)")
@@ -226,10 +230,21 @@ def main(argv=None):
                         help="samples the gradient is averaged over (default: %(default)s)")
     parser.add_argument("--hidden", type=positive_int, default=50, help="units P (default: %(default)s)")
     parser.add_argument("--quick", action="store_true", help="L = 12, 2 seeds, 10 samples")
-    parser.add_argument("--results-dir", default=os.path.join("results", "reach"),
-                        help="folder of gradient_paths.{csv,md,png} (default: %(default)s)")
+    parser.add_argument("--results-dir",
+                        help=f"folder of gradient_paths.{{csv,md,png}} (default: {RESULTS_DIR}; for "
+                             f"other settings a folder in {OTHER_SETTINGS_DIR} named after them, "
+                             f"e.g. L200; with --quick a temporary folder)")
     args = parser.parse_args(argv)
+    settings = changed_settings(parser, args, SETTINGS)
+    args.results_dir = results_folder(args, OTHER_SETTINGS_DIR if settings else RESULTS_DIR,
+                                      settings, "gradient_paths")
     check_writable(args.results_dir)
+    return args
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(argv)
     if args.quick:
         args.length, args.seeds, args.batch = 12, 2, 10
     torch.set_num_threads(1)

@@ -1,9 +1,9 @@
 """What a network has learned to carry: the output's gradient at each marker, epoch by epoch.
 
     python -m studies.marker_gradients             # SimpleRNN and AlarmworkNet, integrator recipe, L = 500, seed 0
-    python -m studies.marker_gradients --models clockwork --length 100 \
-        --results-dir results/reach/marker_gradients/L100       # Clockwork(1,2,4,8), where its ladder stopped
-    python -m studies.marker_gradients --quick     # the whole path in seconds (the tests run it)
+    python -m studies.marker_gradients --models clockwork --length 100
+                                   # Clockwork(1,2,4,8), where its ladder stopped: into clockwork_L100/
+    python -m studies.marker_gradients --quick     # the whole path in seconds, into a temporary folder
 
 A network that solves the adding problem answers y = v[m1] + v[m2], so the gradient of its
 output with respect to the value channel is 1 at both marked steps and 0 everywhere else.
@@ -22,7 +22,11 @@ layer's period T: on its tick when its 0-based step m has m % T == 0 (AlarmworkN
 1-based odd steps, at which Layer_rec2 fires). The study then splits the gradient at each
 marker by whether it falls on a tick, and the dev accuracy (on every dev sample, scored as
 the run scores it) by how many of a sample's two markers do: both, one or none. Writes
-marker_gradients.csv (every epoch), .md and .png.
+marker_gradients.csv (every epoch), .md and .png into results/reach/marker_gradients, or for
+other settings into a folder of their own in it, named after the models, the length and the
+other settings changed (--models alarmwork:all: alarmwork_all_L500). The runs train one after
+another in this process, measured between epochs here, so the command has no --jobs or
+--scheduler.
 """
 import argparse
 import math
@@ -39,7 +43,8 @@ from experiment import configs, recipes, report, training
 from experiment.runs import find_record
 from lib.atomic_files import check_writable
 from lib.cli_types import non_negative_int, positive_int, refuse_repeats, sequence_length
-from studies.common import ModelSpec, one_length_data, parse_model, study_command, write_outputs
+from studies.common import (ModelSpec, changed_settings, one_length_data, parse_model, results_folder,
+                            study_command, write_outputs)
 from studies.divergence import reproduces
 
 RESULTS_DIR = os.path.join("results", "reach", "marker_gradients")
@@ -47,6 +52,9 @@ LADDER_DIR = os.path.join("results", "reach")
 DEFAULT_MODELS = (ModelSpec("simple_rnn"), ModelSpec("alarmwork"))
 SHOWN_EPOCHS = (0, 1, 2, 5, 10, 20, 30, 40, 50)   # the report's split table; every epoch: the csv
 WHERE = ("both", "one", "none")          # how many of a sample's two markers fall on a slow tick
+# the options that set a run's files apart, and their names in its folder: the models and the
+# length name every folder of other settings (alarmwork_L500, clockwork_L100)
+SETTINGS = {"models": "", "recipe": "", "length": "L", "seed": "seed", "probe": "probe"}
 
 
 def marker_positions(x):
@@ -305,8 +313,7 @@ def scored_as_the_run(rows):
     return "yes, at every epoch" if same else "NO"
 
 
-def main(argv=None):
-    argv = list(sys.argv[1:] if argv is None else argv)
+def parse_args(argv):
     parser = argparse.ArgumentParser(
         description="Train runs of the reach ladder again and measure, epoch by epoch, the "
                     "output's gradient at the first and second marker: which value each "
@@ -325,12 +332,22 @@ def main(argv=None):
                         help="dev samples the gradients are measured on (default: all; the "
                              "accuracy split always uses all)")
     parser.add_argument("--data-dir", default="data", help="folder of the .npz files (default: %(default)s)")
-    parser.add_argument("--results-dir", default=RESULTS_DIR,
-                        help="folder of marker_gradients.{csv,md,png} (default: %(default)s)")
+    parser.add_argument("--results-dir",
+                        help=f"folder of marker_gradients.{{csv,md,png}} (default: {RESULTS_DIR}; "
+                             f"for other settings a folder in it named after them, e.g. "
+                             f"clockwork_L100; with --quick a temporary folder)")
     parser.add_argument("--quick", action="store_true", help="L = 20, 200 training samples, 2 epochs")
     args = parser.parse_args(argv)
     refuse_repeats(parser, args, ("models",))
+    settings = changed_settings(parser, args, SETTINGS, always=("models", "length"))
+    args.results_dir = results_folder(args, RESULTS_DIR, settings, "marker_gradients")
     check_writable(args.results_dir)        # before hours of training, not after
+    return args
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(argv)
     sizes, epochs = dict(data.DEFAULT_SIZES), 50
     if args.quick:
         args.length, args.probe, epochs = 20, 20, 2

@@ -89,7 +89,7 @@ def next_rung(lengths, decided):
 
 
 def accuracy_of(record):
-    return record["test_accuracy"] if record["status"] == "finished" else None
+    return record["test_accuracy"] if record["status"] != "diverged" else None
 
 
 # ------------------------------------------------------------------------------ ladders

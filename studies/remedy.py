@@ -165,7 +165,7 @@ def main(argv=None):
             f"{tabulate(rows, headers='keys', tablefmt='github', disable_numparse=True)}\n\n"
             f"{verdict(rows, len(options.seeds))}\n")
     narrowed = (os.path.normpath(options.results_dir) == os.path.normpath(default_dir)
-                and bool(options.given & {"model", "length", "seeds", "epochs"}))
+                and bool(options.given & {"model", "length", "seeds", "epochs", "train", "dev", "test"}))
     if not narrowed:
         os.makedirs(options.results_dir, exist_ok=True)
         atomic_write_text(os.path.join(options.results_dir, "remedy.md"), text)

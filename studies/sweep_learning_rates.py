@@ -57,7 +57,8 @@ def sweep_table(records):
         # a diverged run learned nothing: it counts as 0 % in its rate's mean
         "dev_accuracy": r["dev_accuracy"] if r["dev_accuracy"] is not None else 0.0,
         "diverged": r["dev_accuracy"] is None,
-        "epochs_run": r["epochs_run"],
+        # a run ended frozen would have stood still to the end of its budget
+        "epochs_run": r["config"]["epochs"] if r["status"] == "frozen" else r["epochs_run"],
     } for r in records])
     table = rows.groupby(["model", "lr"], sort=False).agg(
         label=("label", "first"), seeds=("seed", "count"), mean_dev_accuracy=("dev_accuracy", "mean"),

@@ -2,6 +2,7 @@
 127.0.0.1 and stopped by the tests. The records are the local pool's, bit for bit; a worker
 killed mid-run costs at most its epoch in progress; a lost scheduler and Ctrl-C end the
 command with one line, every finished record kept, and the same command goes on."""
+import errno
 import glob
 import json
 import os
@@ -33,16 +34,22 @@ def free_port():
 
 class LocalDaskCluster:
     """`dask scheduler` and `dask worker` processes of this machine, as a user starts them
-    (from the repository's root, one thread a worker), bound to 127.0.0.1 only."""
+    (from the repository's root, one thread a worker unless told), bound to 127.0.0.1 only."""
 
-    def __init__(self, workers, port=None):
+    def __init__(self, workers, port=None, threads=1):
         self.port = port or free_port()
         self.address = f"tcp://{HOST}:{self.port}"
         self.scheduler = self.start("distributed.cli.dask_scheduler", "--port", str(self.port))
-        self.workers = [self.start("distributed.cli.dask_worker", self.address, "--nthreads", "1",
-                                   "--name", f"w{i}") for i in range(workers)]
-        with Client(self.address, timeout="60s", set_as_default=False) as client:
-            client.wait_for_workers(workers, timeout=120)
+        self.workers = [self.start("distributed.cli.dask_worker", self.address,
+                                   "--nthreads", str(threads), "--name", f"w{i}")
+                        for i in range(workers)]
+        try:
+            with Client(self.address, timeout="60s", set_as_default=False) as client:
+                if workers:
+                    client.wait_for_workers(workers, timeout=120)
+        except BaseException:             # no process outlives a cluster that did not start
+            self.stop()
+            raise
 
     def start(self, module, *args):
         return subprocess.Popen([sys.executable, "-m", module, *args, "--host", HOST,
@@ -135,6 +142,27 @@ def test_a_worker_killed_mid_run_costs_only_its_epoch(dask_cluster, slow_data, t
     assert record["test_accuracy"] == uninterrupted["test_accuracy"]
     reported = epochs_reported(dask_cluster.address, name[:-len(".json")])
     assert reported == sorted(set(reported)) and reported[-1] == 5, reported   # resumed, not restarted
+
+
+def test_a_record_that_cannot_be_saved_ends_the_command_in_one_line(dask_cluster, tiny_data,
+                                                                    tmp_path, monkeypatch):
+    saved, save_record = [], grid.save_record
+
+    def save_until_the_disk_is_full(results_dir, record):
+        if saved:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC),
+                          os.path.join(results_dir, "runs"))
+        saved.append(save_record(results_dir, record))
+
+    monkeypatch.setattr(grid, "save_record", save_until_the_disk_is_full)
+    with pytest.raises(SystemExit) as stop:
+        train_rnn.main(["--models", "lstm", "simple_rnn", "--lengths", "4", "--seed", "0",
+                        "--epochs", "1", *grid_argv(tiny_data, str(tmp_path),
+                                                    "--scheduler", dask_cluster.address)])
+    message = str(stop.value)
+    assert message.startswith("error: ") and "\n" not in message, message
+    assert f"No space left on device: '{tmp_path}/runs'" in message
+    assert len(saved) == len(records(str(tmp_path))) == 1
 
 
 def run_command(argv):

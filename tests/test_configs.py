@@ -115,3 +115,46 @@ def test_the_bounded_variant_is_the_integrator_recipe_with_the_bound_and_keeps_i
                               recurrent_bound=None) == plain
     lstm = configs.run_config("lstm", 500, 0, DATA, "integrator_bounded")
     assert lstm == configs.run_config("lstm", 500, 0, DATA, "integrator")
+
+
+def test_the_warmup_eps_and_early_end_are_left_out_when_off_so_every_key_is_kept():
+    plain = configs.run_config("alarmwork", 500, 0, DATA, "integrator")
+    off = configs.run_config("alarmwork", 500, 0, DATA, "integrator", warmup_steps=0,
+                             adam_eps=None, end_frozen=False)
+    assert off == plain and {"warmup_steps", "adam_eps", "end_frozen"}.isdisjoint(plain)
+    on = configs.run_config("alarmwork", 500, 0, DATA, "integrator", warmup_steps=500.0,
+                            adam_eps=1e-3, end_frozen=True)
+    assert on == {**plain, "warmup_steps": 500, "adam_eps": 1e-3, "end_frozen": True}
+    assert type(on["warmup_steps"]) is int and configs.normalize(on) == on
+    assert runs.run_key(on) != runs.run_key(plain)
+
+
+def test_radam_takes_adams_rates_and_eps_belongs_to_adam_and_radam_only(monkeypatch):
+    integrator = configs.run_config("alarmwork", 500, 0, DATA, "integrator", optimizer="radam")
+    assert (integrator["optimizer"], integrator["lr"]) == (
+        "radam", recipes.RECIPES["integrator"]["lr"]["alarmwork"])
+    assignment = configs.run_config("lstm", 10, 0, DATA, optimizer="radam")
+    assert assignment["lr"] == recipes.RECIPES["modern"]["lr"]["lstm"]     # the Adam recipe's
+    with pytest.raises(configs.ConfigError, match="eps is Adam's and RAdam's only"):
+        configs.run_config("lstm", 10, 0, DATA, adam_eps=1e-3)
+    monkeypatch.setitem(recipes.RECIPES["integrator"], "adam_eps", 1e-3)
+    assert configs.run_config("lstm", 500, 0, DATA, "integrator", optimizer="radam")["adam_eps"] == 1e-3
+    sgd = configs.run_config("lstm", 500, 0, DATA, "integrator", optimizer="sgd")
+    assert "adam_eps" not in sgd                  # the recipe's eps has nothing to act on
+
+
+def test_the_early_end_of_frozen_runs_needs_data_set_order_and_the_cpu():
+    with pytest.raises(configs.ConfigError, match="needs the batches in data-set order"):
+        configs.run_config("alarmwork", 10, 0, DATA, end_frozen=True, shuffle=True)
+    with pytest.raises(configs.ConfigError, match="needs --device cpu, got cuda"):
+        configs.run_config("alarmwork", 10, 0, DATA, end_frozen=True, device="cuda")
+    assert configs.run_config("alarmwork", 10, 0, DATA, shuffle=True, device="cuda")["shuffle"]
+
+
+def test_a_recipe_names_the_warmup_eps_and_early_end_only_where_it_turns_them_on(monkeypatch):
+    for name in recipes.RECIPES:
+        assert not {"warmup-steps", "adam-eps", "end-frozen"} & set(
+            recipes.describe_recipe(name).replace(",", "").split()), name
+    monkeypatch.setitem(recipes.RECIPES, "long", {**recipes.RECIPES["integrator"], "warmup_steps": 500,
+                                                  "adam_eps": 1e-3, "end_frozen": True})
+    assert recipes.describe_recipe("long").endswith("warmup-steps 500, adam-eps 0.001, end-frozen on")

@@ -52,12 +52,3 @@ def test_summary_finds_the_first_overflow_and_the_first_non_finite_loss():
     assert line["first non-finite loss"] == "batch 3 (rho 1.300)"
     assert line["batches with rho > rho*"] == 2 and line["max rho"] == "1.300"
     assert line["saved run"] == "diverged in epoch 1"
-
-
-def test_quick_divergence_writes_its_table_rows_and_figure(tmp_path):
-    divergence.main(["--quick", "--results-dir", str(tmp_path / "out"), "--data-dir", str(tmp_path)])
-    rows = pd.read_csv(tmp_path / "out" / "divergence.csv")
-    assert sorted(rows["seed"].unique()) == [0, 1] and len(rows) == 2 * 2 * 10
-    text = (tmp_path / "out" / "divergence.md").read_text()
-    assert "python -m studies.divergence --quick" in text and "rho* = " in text
-    assert (tmp_path / "out" / "divergence.png").read_bytes()[:4] == b"\x89PNG"

@@ -1,5 +1,5 @@
 """The gradient-path measurement: per-sample gradients from one backward pass, the split by the
-slowest layer's tick, and the quick run."""
+slowest layer's tick (the quick run: test_study_outputs.py)."""
 import math
 
 import pandas as pd
@@ -32,23 +32,6 @@ def test_forget_bias_1_carries_more_gradient_to_distant_steps_than_pytorchs_init
                                      "lstm_forget_bias": bias})
         far.append(gradient_paths.gradient_profile(model, x)[:5].mean())   # 25-29 steps back
     assert far[1] > 10 * far[0]
-
-
-def test_quick_run_writes_a_row_per_model_seed_and_step_and_a_table(tmp_path):
-    gradient_paths.main(["--quick", "--results-dir", str(tmp_path)])
-    rows = pd.read_csv(tmp_path / "gradient_paths.csv")
-    assert len(rows) == len(gradient_paths.MODELS) * 2 * 12
-    assert (rows["gradient"] >= 0).all() and (rows["gradient"] > 0).any()
-    clocked = rows[rows["slow_period"].notna()]
-    assert set(clocked["model"]) == {label for label, name, _ in gradient_paths.MODELS
-                                     if name in ("alarmwork", "clockwork")}
-    assert ((clocked["step"] % clocked["slow_period"]) == clocked["phase"]).all()
-    text = (tmp_path / "gradient_paths.md").read_text()
-    assert "python -m studies.gradient_paths --quick" in text
-    assert all(label in text for label, _, _ in gradient_paths.MODELS)
-    assert "| AlarmworkNet all-wired, ReLU integrator" in text and "back: on / off" in text
-    assert "phase 0: 1,2,4,8" in text
-    assert (tmp_path / "gradient_paths.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_the_window_at_distance_d_averages_distances_d_to_d_plus_7():

@@ -1,5 +1,5 @@
 """The marker gradients: what they measure on a network whose answer is known, their split by
-the slowest layer's tick, and the quick runs."""
+the slowest layer's tick, and quick runs of other models (the default's: test_study_outputs.py)."""
 import math
 
 import pandas as pd
@@ -47,19 +47,6 @@ def test_the_measurement_leaves_the_models_own_gradients_alone():
     model[1].weight.grad = torch.ones_like(model[1].weight)
     marker_gradients.marker_gradients(model, samples())
     assert torch.equal(model[1].weight.grad, torch.ones_like(model[1].weight))
-
-
-def test_quick_run_measures_every_epoch_and_the_end(tmp_path):
-    marker_gradients.main(["--quick", "--results-dir", str(tmp_path / "out"), "--data-dir", str(tmp_path)])
-    rows = pd.read_csv(tmp_path / "out" / "marker_gradients.csv")
-    for label in ("SimpleRNN", "AlarmworkNet"):
-        assert list(rows[rows["model"] == label]["epoch"]) == [0, 1, 2]
-    assert (rows[["first_marker", "second_marker", "unmarked"]] >= 0).all().all()
-    assert rows[rows["model"] == "SimpleRNN"]["on"].isna().all()          # no clock, no split
-    assert rows[rows["model"] == "AlarmworkNet"][["m1_on", "m2_on", "dev_both"]].notna().all().all()
-    text = (tmp_path / "out" / "marker_gradients.md").read_text()
-    assert "python -m studies.marker_gradients --quick" in text
-    assert (tmp_path / "out" / "marker_gradients.png").read_bytes()[:4] == b"\x89PNG"
 
 
 # ------------------------------------------------------------------------------ the split by the slow tick

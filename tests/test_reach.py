@@ -1,11 +1,20 @@
-"""The reach ladder: its rule, its climbing and resuming (with a scripted trainer), and a tiny real climb."""
+"""The reach ladder: its rule, its climbing and resuming (with a scripted trainer), a tiny real
+climb, and reports of committed runs."""
 import argparse
+import glob
+import json
+import os
+import shutil
 
 import pandas as pd
 import pytest
 
+import generate_data_adding_problem as data
 from studies import reach
 from experiment import grid
+from experiment.runs import written_key
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_a_rung_is_reached_when_3_of_5_runs_solve():
@@ -277,3 +286,43 @@ def test_a_data_flag_that_contradicts_the_data_set_is_a_one_line_error(tiny_data
     assert message.startswith("error: ") and "than --train 100" in message and "\n" not in message
     assert not (tmp_path / "assignment" / "runs").exists() or not any(
         (tmp_path / "assignment" / "runs").iterdir())
+
+
+# ------------------------------------------------------------------------------ a report of saved runs
+
+def committed_lstm_ladder(results_dir):
+    """A copy of the committed integrator LSTM runs at L = 10 and 50 (5 each) in results_dir;
+    the arguments of a report of them."""
+    runs = results_dir / "integrator" / "runs"
+    runs.mkdir(parents=True)
+    for path in glob.glob(os.path.join(ROOT, "results", "reach", "integrator", "runs",
+                                       "lstm_L0[15]0_seed*.json")):
+        shutil.copy(path, runs)
+    return ["--models", "lstm", "--recipes", "integrator", "--lengths", "10", "50", "--report",
+            "--results-dir", str(results_dir)]
+
+
+def test_a_report_keeps_every_saved_run_whatever_data_set_lies_in_the_data_folder(tmp_path):
+    data.write_data_set(str(tmp_path / "data"), 10, {"train": 200, "dev": 40, "test": 40})
+    reach.main(committed_lstm_ladder(tmp_path / "results") + ["--data-dir", str(tmp_path / "data")])
+    runs = pd.read_csv(tmp_path / "results" / "reach.csv")
+    assert sorted(zip(runs["seq_len"], runs["seed"])) == [(L, s) for L in (10, 50) for s in range(5)]
+    assert "not started" not in (tmp_path / "results" / "reach.md").read_text()
+
+
+def test_runs_of_one_length_on_two_data_sets_are_refused_in_one_line_unless_a_flag_picks_one(tmp_path):
+    argv = committed_lstm_ladder(tmp_path / "results") + ["--data-dir", str(tmp_path / "data")]
+    runs = tmp_path / "results" / "integrator" / "runs"
+    record = json.loads(next(runs.glob("lstm_L010_seed0_*.json")).read_text())
+    record["config"]["data"]["n_train"] = 200                   # the same run on a smaller set
+    (runs / f"{written_key(record['config'])}.json").write_text(json.dumps(record))
+    (tmp_path / "results" / "reach.md").write_text("the report before\n")
+    with pytest.raises(SystemExit) as exit_info:
+        reach.main(argv)
+    message = str(exit_info.value.code)
+    assert message.startswith("error: the runs saved at L = 10 in ") and "2 data sets" in message
+    assert "\n" not in message
+    assert (tmp_path / "results" / "reach.md").read_text() == "the report before\n"
+    assert not (tmp_path / "results" / "reach.csv").exists()
+    reach.main(argv + ["--train", "10000"])
+    assert len(pd.read_csv(tmp_path / "results" / "reach.csv")) == 10

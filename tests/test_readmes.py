@@ -1,15 +1,19 @@
-"""The READMEs: the main one stays short, every link lands, every command they give runs."""
+"""The READMEs: the main one and the reach overview stay short, every link lands, every command
+they give runs, and the cluster commands bind every server to a private address."""
 import glob
 import importlib
 import os
 import re
 
 import pytest
+from click.testing import CliRunner
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MAIN_README = "README.md"
 README_LIMIT = 15_000          # characters: the main README is read in full by a newcomer
-READMES = [MAIN_README] + sorted(
+REACH_README = os.path.join("results", "reach", "README.md")
+REACH_LIMIT = 25_000           # characters: an overview read in full; each study's write-up is in its folder
+READMES = [MAIN_README, os.path.join("experiment", "README.md")] + sorted(
     os.path.relpath(path, ROOT)
     for path in glob.glob(os.path.join(ROOT, "results", "**", "README.md"), recursive=True))
 
@@ -79,6 +83,31 @@ def test_the_main_readme_is_short_enough_to_read_in_full():
     assert length <= README_LIMIT, f"README.md has {length:,} characters; at most {README_LIMIT:,}"
 
 
+def test_the_reach_overview_is_short_enough_to_read_in_full():
+    length = len(read(REACH_README))
+    assert length <= REACH_LIMIT, f"{REACH_README} has {length:,} characters; at most {REACH_LIMIT:,}"
+
+
+def test_the_reach_overview_lists_each_of_its_sections_before_the_first():
+    text = FENCE.sub("", read(REACH_README))
+    head, first, _ = text.partition("\n## ")
+    sections = re.findall(r"^## (.+)$", text, re.MULTILINE)
+    listed = {target[1:] for target in LINK.findall(head) if target.startswith("#")}
+    missing = [section for section in sections if github_anchor(section) not in listed]
+    assert first and not missing, f"{REACH_README}: its contents list misses {missing}"
+
+
+def test_every_folder_of_the_reach_study_has_a_readme_the_overview_links():
+    reach = os.path.dirname(REACH_README)
+    folders = sorted(name for name in os.listdir(os.path.join(ROOT, reach))
+                     if os.path.isdir(os.path.join(ROOT, reach, name)))
+    linked = set(links(REACH_README))
+    unread = [name for name in folders if not os.path.isfile(os.path.join(ROOT, reach, name, "README.md"))]
+    unlinked = [name for name in folders if f"{name}/README.md" not in linked]
+    assert folders and not unread and not unlinked, \
+        f"{reach}: folders without a README {unread}, READMEs the overview does not link {unlinked}"
+
+
 def test_github_anchors_drop_punctuation_and_keep_underscores():
     assert github_anchor("nn.LSTM at L = 1000") == "nnlstm-at-l--1000"
     assert github_anchor("Scalar vs vector Layer_out") == "scalar-vs-vector-layer_out"
@@ -129,3 +158,105 @@ def test_every_readme_command_answers_help_with_the_options_it_uses(target, caps
     assert "--help" in offered, f"python {target} --help printed no options"
     missing = sorted(COMMANDS[target] - offered)
     assert not missing, f"python {target} --help does not offer {', '.join(missing)}, which a README uses"
+
+
+# ------------------------------------------------------------------------------ the cluster commands
+
+# A Dask scheduler or worker runs whatever a client sends it, and each of its servers listens on
+# every interface unless told otherwise: --host for its own port (and a worker's nanny), and
+# --dashboard-address for its HTTP server, which --no-dashboard alone does not stop.
+DASK_SERVER = re.compile(r"python -m distributed\.cli\.dask_(scheduler|worker)\b([^\n#]*)")
+EVERY_INTERFACE = {"", "*", "0.0.0.0", "::", "[::]"}
+
+
+def more_machines():
+    """The main README's section "More machines", up to the next section, and the page on
+    clusters it links to (experiment/README.md, "On a cluster", to its end)."""
+    text = read(MAIN_README)
+    start = text.index("\n## More machines\n")
+    page = read(os.path.join(ROOT, "experiment", "README.md"))
+    return text[start:text.index("\n## ", start + 1)] + page[page.index("\n## On a cluster\n"):]
+
+
+def option_value(arguments, option):
+    """The value a command line gives an option (`--opt v` or `--opt=v`), or None."""
+    match = re.search(rf"(?<![\w-]){re.escape(option)}(?:=|[ \t]+)([^\s'\"]+)", arguments)
+    return match.group(1) if match else None
+
+
+def host_of(address):
+    """The host of HOST:PORT, `tcp://HOST:PORT` or a bare HOST; '' for ':PORT'."""
+    address = address.split("://", 1)[-1]
+    host, colon, port = address.rpartition(":")
+    return host if colon and port.isdigit() else address
+
+
+def exposures(kind, arguments):
+    """What a scheduler or worker command line leaves on every interface, in words."""
+    found = []
+    host = option_value(arguments, "--host")
+    if host is None or host_of(host) in EVERY_INTERFACE:
+        found.append("no --host on a private address: it listens on every interface")
+    dashboard = option_value(arguments, "--dashboard-address")
+    if dashboard is None or host_of(dashboard) in EVERY_INTERFACE:
+        found.append("no --dashboard-address on a private address: its HTTP server listens on "
+                     "every interface (with --no-dashboard too)")
+    if kind == "worker" and option_value(arguments, "--nthreads") != "1":
+        found.append("not --nthreads 1: a worker runs one thread per process")
+    return found
+
+
+def cluster_commands():
+    """(kind, arguments) of every scheduler and worker command in the section's code."""
+    section = more_machines()
+    return [match.groups() for block in FENCE.finditer(section)
+            for match in DASK_SERVER.finditer(block.group(0))]
+
+
+def test_the_exposure_check_tells_a_private_command_from_an_open_one():
+    assert exposures("scheduler", "--host 10.0.0.5 --dashboard-address 10.0.0.5:8787") == []
+    assert len(exposures("scheduler", "--host 10.0.0.5")) == 1                 # dashboard on :8787
+    assert len(exposures("scheduler", "--host 10.0.0.5 --no-dashboard")) == 1
+    assert len(exposures("scheduler", "--dashboard-address=:8787")) == 2
+    assert exposures("worker", "tcp://10.0.0.5:8786 --host 10.0.0.6 "
+                               "--dashboard-address 10.0.0.6:0 --nthreads 1") == []
+    assert len(exposures("worker", "tcp://10.0.0.5:8786 --nworkers 2 --nthreads 1")) == 2
+    assert len(exposures("worker", "tcp://10.0.0.5:8786 --host 0.0.0.0 "
+                                   "--dashboard-address 10.0.0.6:0 --nthreads 2")) == 2
+
+
+def test_the_cluster_commands_bind_every_server_to_a_private_address():
+    commands = cluster_commands()
+    assert {kind for kind, _ in commands} == {"scheduler", "worker"}, "More machines: no commands found"
+    found = [f"dask_{kind} {arguments.strip()}: {problem}"
+             for kind, arguments in commands for problem in exposures(kind, arguments)]
+    assert not found, "README.md, More machines:\n" + "\n".join(found)
+
+
+@pytest.mark.parametrize("kind", ["scheduler", "worker"])
+def test_every_cluster_command_option_is_offered_by_its_help(kind):
+    command = importlib.import_module(f"distributed.cli.dask_{kind}").main
+    result = CliRunner().invoke(command, ["--help"], prog_name=f"dask_{kind}")
+    assert result.exit_code == 0, result.output
+    used = {option for found, arguments in cluster_commands() if found == kind
+            for option in OPTION.findall(arguments)}
+    assert used and not used - set(OPTION.findall(result.output)), sorted(used)
+
+
+def test_the_slurm_example_binds_the_scheduler_and_the_workers_privately():
+    (block,) = [block.group(0) for block in FENCE.finditer(more_machines())
+                if "SLURMCluster(" in block.group(0)]
+    assert re.search(r"\binterface=\"\w+\"", block), "no interface= for the scheduler and workers"
+    dashboard = re.search(r"\"dashboard_address\":\s*\"([^\"]*)\"", block)
+    assert dashboard and host_of(dashboard.group(1)) not in EVERY_INTERFACE, \
+        "the scheduler's dashboard is not bound to a private address"
+    worker = re.search(r"worker_extra_args=\[\"--dashboard-address\",\s*\"([^\"]*)\"\]", block)
+    assert worker and host_of(worker.group(1)) not in EVERY_INTERFACE, \
+        "the workers' HTTP servers are not bound to a private address"
+    assert re.search(r"\bcores=1, processes=1\b", block), "a worker must run one thread"
+
+
+def test_the_cluster_note_says_a_scheduler_or_worker_runs_any_code_sent_to_it():
+    prose = " ".join(FENCE.sub("", more_machines()).split())
+    assert re.search(r"scheduler or (a )?worker runs any code sent to it", prose), \
+        "More machines does not say that a scheduler or worker runs any code sent to it"

@@ -1,5 +1,7 @@
-"""Run records on disk: found by their configuration, whole or left out."""
+"""Run records on disk: found by their configuration, whole or left out; a file another command
+on the folder removed meanwhile is no error."""
 import json
+import os
 
 import pytest
 
@@ -160,3 +162,66 @@ def test_a_checkpoint_saved_under_a_former_name_is_resumed(tiny_data, tmp_path, 
     assert stopped["history"] == whole["history"] and stopped["config"] == whole["config"]
     assert stopped["test_accuracy"] == whole["test_accuracy"]
     assert former not in files(tmp_path / "stopped", ".json")
+
+
+# ------------------------------------------------------------------------------ two commands on one folder
+# A file another command removes or moves between our listing and our own removal is no error.
+
+def removed_by_another_command_once_listed(monkeypatch, act):
+    """Make runs.checkpoints_of_run list the files, then `act(path, config)` on each, as another
+    command would in between."""
+    real = runs.checkpoints_of_run
+
+    def listed(results_dir, config):
+        found = real(results_dir, config)
+        for path in found:
+            act(path, runs.checkpoint_path(results_dir, config))
+        return found
+
+    monkeypatch.setattr(runs, "checkpoints_of_run", listed)
+
+
+def test_a_checkpoint_removed_meanwhile_by_another_command_is_no_error(tmp_path, monkeypatch):
+    (tmp_path / "runs").mkdir()
+    path = runs.checkpoint_path(str(tmp_path), config())
+    with open(path, "wb") as f:
+        f.write(b"state")
+    removed_by_another_command_once_listed(monkeypatch, lambda found, own: os.remove(found))
+    runs.discard_checkpoint(str(tmp_path), config())
+    with open(path, "wb") as f:
+        f.write(b"state")
+    save(tmp_path)                                 # saving a record discards the checkpoint too
+    assert files(tmp_path, ".ckpt") == [] and len(files(tmp_path, ".json")) == 1
+
+
+def test_a_former_checkpoint_moved_meanwhile_by_another_command_is_resumed(tmp_path, monkeypatch):
+    saved = configs.run_config("lstm", 4, 0, None, recipe="modern", lr=1e-4)
+    (tmp_path / "runs").mkdir()
+    with open(runs.checkpoint_path(str(tmp_path), saved), "wb") as f:
+        f.write(b"state")
+    add_modern_slow(monkeypatch)
+    renamed = configs.normalize(saved)
+    removed_by_another_command_once_listed(monkeypatch, os.replace)
+    path = runs.resumable_checkpoint(str(tmp_path), renamed)
+    assert path == runs.checkpoint_path(str(tmp_path), renamed)
+    with open(path, "rb") as f:
+        assert f.read() == b"state"
+
+
+def test_a_record_under_a_former_name_removed_meanwhile_by_another_command_is_no_error(
+        tmp_path, monkeypatch):
+    saved = configs.run_config("lstm", 4, 0, None, recipe="modern", lr=1e-4)
+    runs.save_record(str(tmp_path), {"config": saved, "status": "finished", "history": []})
+    add_modern_slow(monkeypatch)
+    renamed = configs.normalize(saved)
+    real = runs.records_under_other_names
+
+    def listed(results_dir, config):
+        found = list(real(results_dir, config))
+        for path, _ in found:
+            os.remove(path)
+        return iter(found)
+
+    monkeypatch.setattr(runs, "records_under_other_names", listed)
+    runs.save_record(str(tmp_path), {"config": renamed, "status": "finished", "history": []})
+    assert files(tmp_path, ".json") == [runs.run_key(renamed) + ".json"]

@@ -15,10 +15,12 @@ MODERN = sweep.SWEEPS["modern"]
 SWEEP_DIR = os.path.join(ROOT, MODERN["results_dir"])
 
 
-def record(model, lr, seed, dev_accuracy, test_accuracy, epochs_run=50):
-    config = {"model": model, "lr": lr, "seed": seed, "seq_len": 100, "hidden": 50}
-    return {"config": config, "dev_accuracy": dev_accuracy, "test_accuracy": test_accuracy,
-            "epochs_run": epochs_run}
+def record(model, lr, seed, dev_accuracy, test_accuracy, epochs_run=50, status=None):
+    config = {"model": model, "lr": lr, "seed": seed, "seq_len": 100, "hidden": 50, "epochs": 50}
+    if status is None:
+        status = "diverged" if dev_accuracy is None else "finished"
+    return {"config": config, "status": status, "dev_accuracy": dev_accuracy,
+            "test_accuracy": test_accuracy, "epochs_run": epochs_run}
 
 
 def choose(records):
@@ -61,6 +63,18 @@ def test_a_diverged_run_counts_as_zero_in_its_rates_mean():
     assert choose(records)["simple_rnn"][0] == 1e-3       # 3e-3: (0 + 99) / 2 = 49.5 < 60
 
 
+def test_a_run_ended_frozen_counts_its_whole_budget_of_epochs_in_a_tie():
+    # both rates stand at the same mean; the frozen run stopped after 5 epochs, but it would have
+    # stood still for all 50, so the rate whose runs finished in 20 wins the tie on epochs
+    records = [record("alarmwork", 1e-4, 100, 36.0, 36.0, epochs_run=5, status="frozen"),
+               record("alarmwork", 1e-4, 101, 99.0, 99.0, epochs_run=20),
+               record("alarmwork", 3e-4, 100, 36.0, 36.0, epochs_run=20),
+               record("alarmwork", 3e-4, 101, 99.0, 99.0, epochs_run=20)]
+    table = sweep.sweep_table(records)
+    assert table.set_index("lr").loc[1e-4, "mean_epochs"] == 35.0
+    assert choose(records)["alarmwork"][0] == 3e-4
+
+
 def test_a_tiny_sweep_trains_every_rate_and_seed_and_writes_its_report(tiny_data, tmp_path):
     argv = ["--models", "lstm", "--length", "4", "--epochs", "1", "--train", "60", "--dev", "20",
             "--test", "20", "--data-dir", tiny_data, "--results-dir", str(tmp_path), "--jobs", "1"]
@@ -68,7 +82,8 @@ def test_a_tiny_sweep_trains_every_rate_and_seed_and_writes_its_report(tiny_data
     table = pd.read_csv(tmp_path / "sweep.csv")
     assert sorted(table["lr"]) == sorted(MODERN["rates"])
     assert (table["seeds"] == len(sweep.SEEDS)).all()
-    assert len(list((tmp_path / "runs").iterdir())) == len(MODERN["rates"]) * len(sweep.SEEDS)
+    records = [path for path in (tmp_path / "runs").iterdir() if path.suffix == ".json"]
+    assert len(records) == len(MODERN["rates"]) * len(sweep.SEEDS)
     text = (tmp_path / "sweep.md").read_text()
     assert "python -m studies.sweep_learning_rates --models lstm" in text
     sweep.main(argv + ["--report"])                       # rebuilt from the records alone

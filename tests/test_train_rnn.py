@@ -55,7 +55,10 @@ def test_tiny_end_to_end_run_prints_the_table_and_writes_the_results(tiny_data, 
         assert 0 <= float(row["test_accuracy"]) <= 100 and float(row["train_seconds"]) > 0
     table = (results / "accuracy.md").read_text()
     assert table.count("\n|") == 5   # header, rule and one row per model
-    assert len(os.listdir(results / "runs")) == 6
+    names = sorted(os.listdir(results / "runs"))     # a record and its weights a run, no more
+    records = [name for name in names if name.endswith(".json")]
+    assert len(records) == 6
+    assert names == sorted(records + [name[:-len(".json")] + ".safetensors" for name in records])
 
 
 def test_same_seed_gives_the_same_numbers_with_one_or_two_jobs(tiny_data, tmp_path):
@@ -66,7 +69,7 @@ def test_same_seed_gives_the_same_numbers_with_one_or_two_jobs(tiny_data, tmp_pa
                           "--jobs", jobs)
         assert process.returncode == 0, process.stderr
         runs = {}
-        for name in os.listdir(tmp_path / folder / "runs"):
+        for name in record_names(tmp_path / folder / "runs"):
             with open(tmp_path / folder / "runs" / name) as f:
                 record = json.load(f)
             runs[name] = (record["test_accuracy"], record["history"])
@@ -105,6 +108,10 @@ def test_missing_data_is_generated_with_the_generator_defaults_and_said(tmp_path
     (["--periods", "2", "4"], "--periods must start at 1 and strictly increase, got 2 4"),
     (["--periods", "1", "4", "4"], "--periods must start at 1 and strictly increase"),
     (["--wiring", "bogus"], "argument --wiring: invalid choice: 'bogus' (choose from"),
+    (["--warmup-steps", "-1"], "--warmup-steps: must be at least 0, got -1"),
+    (["--adam-eps", "0"], "--adam-eps: must be positive, got 0"),
+    (["--adam-eps", "1e-3"], "eps is Adam's and RAdam's only, and this run uses sgd"),
+    (["--end-frozen", "--shuffle"], "--end-frozen needs the batches in data-set order"),
 ])
 def test_bad_command_line_values_are_argparse_errors(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
@@ -122,9 +129,14 @@ def grid(tiny_data, results, *extra):
     train_rnn.main(argv)
 
 
+def record_names(folder):
+    """The run records in a runs/ folder, by name (beside them: their weights)."""
+    return sorted(name for name in os.listdir(folder) if name.endswith(".json"))
+
+
 def saved_runs(results):
     runs = {}
-    for name in sorted(os.listdir(results / "runs")):
+    for name in record_names(results / "runs"):
         with open(results / "runs" / name) as f:
             runs[name] = json.load(f)
     return runs
@@ -166,7 +178,7 @@ def test_rerun_skips_finished_runs_and_force_recomputes_the_same_numbers(tiny_da
 
 @pytest.mark.parametrize("option", [["--epochs", "1"], ["--lr", "0.02"], ["--hidden", "7"],
                                     ["--data-seed", "5"], ["--clip-grad-norm", "1.0"], ["--shuffle"],
-                                    ["--alarmwork-engine", "autograd"]])
+                                    ["--alarmwork-engine", "autograd"], ["--warmup-steps", "2"]])
 def test_runs_made_with_other_options_are_never_reused(option, tiny_data, tmp_path, capsys):
     argv = ["--lengths", "4", *TINY, "--models", "alarmwork", "--data-dir", tiny_data,
             "--results-dir", str(tmp_path), "--jobs", "1"]
@@ -329,7 +341,9 @@ def assert_entries(config, expected):
 
 
 @pytest.mark.parametrize("argv", [[], ["--recipe", "assignment"], ["--optimizer", "sgd"],
-                                  ["--lstm-forget-bias", "none"], ["--clip-grad-norm", "none"]])
+                                  ["--lstm-forget-bias", "none"], ["--clip-grad-norm", "none"],
+                                  ["--warmup-steps", "0"], ["--adam-eps", "none"],
+                                  ["--no-end-frozen"]])
 def test_assignment_runs_keep_the_keys_of_the_records_saved_before_recipes(argv):
     for model, config in configs_of(*argv).items():
         expected = ASSIGNMENT_KEYS | ({"periods"} if model == "clockwork" else set())
@@ -354,6 +368,13 @@ def test_assignment_runs_keep_the_keys_of_the_records_saved_before_recipes(argv)
                                       "lstm_forget_bias": 1.0}),
     (["--recipe", "modern"], "alarmwork", {"recipe": "modern", "optimizer": "adam",
                                            "clip_grad_norm": 1.0, "lstm_forget_bias": ABSENT}),
+    (["--optimizer", "radam"], "lstm", {"optimizer": "radam", "lr": MODERN_RATES["lstm"],
+                                        "momentum": None, "adam_eps": ABSENT}),
+    (["--recipe", "integrator", "--optimizer", "radam", "--adam-eps", "1e-3", "--warmup-steps",
+      "500"], "alarmwork", {"recipe": "integrator", "optimizer": "radam", "adam_eps": 1e-3,
+                            "warmup_steps": 500, "lr": recipes.RECIPES["integrator"]["lr"]["alarmwork"]}),
+    (["--optimizer", "adam", "--adam-eps", "1e-4"], "simple_rnn", {"adam_eps": 1e-4}),
+    (["--end-frozen"], "clockwork", {"end_frozen": True, "optimizer": ABSENT}),
 ])
 def test_each_recipe_option_lands_in_the_run_configuration(argv, model, expected):
     assert_entries(configs_of(*argv)[model], expected)
@@ -665,7 +686,7 @@ def test_report_narrowed_to_nothing_or_of_an_empty_folder_says_so(two_configurat
 
 def test_report_leaves_out_a_corrupt_record_and_names_it(two_configurations, tmp_path, capsys):
     folder = copy_of(two_configurations, tmp_path)
-    name = sorted(os.listdir(folder / "runs"))[0]
+    name = record_names(folder / "runs")[0]
     (folder / "runs" / name).write_text('{"config": {"model": "lst')
     train_rnn.main(["--report", "--results-dir", str(folder)])
     output = capsys.readouterr()

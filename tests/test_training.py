@@ -300,3 +300,165 @@ def test_watch_sees_each_batch_before_clipping_and_changes_nothing():
         results.append([float(step(x, t)[1]) for _ in range(3)] + [model.rnn.weight_hh_l0.detach()])
     assert results[0][:3] == results[1][:3] and torch.equal(results[0][3], results[1][3])
     assert [norm for _, norm in seen] == pytest.approx(results[1][:3], rel=1e-5)   # unclipped norms
+
+
+# ------------------------------------------------------------------------------ warm-up, RAdam, eps
+
+def test_the_warmup_gives_step_k_the_rate_lr_k_over_n_then_lr():
+    config = {"model": "simple_rnn", "hidden": 8, "engine": None, "optimizer": "adam", "lr": 0.01,
+              "clip_grad_norm": None, "warmup_steps": 4}
+    x, t = torch.rand(16, 10, 2), torch.rand(16, 1)
+    torch.manual_seed(0)
+    model = training.make_model(config)
+    optimizer, step = training.training_step(config, model)
+    rates, largest_moves = [], []
+    for _ in range(6):
+        rates.append(optimizer.param_groups[0]["lr"])
+        before = [p.detach().clone() for p in model.parameters()]
+        step(x, t)
+        largest_moves.append(max(float((p.detach() - b).abs().max())
+                                 for p, b in zip(model.parameters(), before)))
+    assert rates == pytest.approx([0.0025, 0.005, 0.0075, 0.01, 0.01, 0.01], rel=1e-12)
+    assert 0.9 * 0.0025 < largest_moves[0] <= 0.0025 * (1 + 1e-5)   # Adam's first step: lr/N
+    _, plain = training.training_step({**config, "warmup_steps": 0}, model)
+    assert plain.warmup is None
+
+
+def test_a_run_stopped_mid_warmup_goes_on_from_its_checkpoint_to_the_same_record(
+        tiny_data, tmp_path, monkeypatch):
+    arrays = data.load_data_set(tiny_data, 4)         # 60 samples: 3 steps an epoch
+    config = tiny_config(epochs=2, optimizer="adam", lr=0.01, momentum=None, warmup_steps=5)
+    uninterrupted = training.train_run(config, arrays, show_progress=False)
+    at_full_rate = training.train_run({**config, "warmup_steps": 0}, arrays, show_progress=False)
+    assert uninterrupted["history"] != at_full_rate["history"]
+
+    checkpoint = str(tmp_path / "run.ckpt")
+    real_evaluate, calls = training.evaluate, []
+
+    def stop_at_the_second_dev_check(model, x, t):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt      # after epoch 1: 3 of the warm-up's 5 steps taken
+        return real_evaluate(model, x, t)
+
+    monkeypatch.setattr(training, "evaluate", stop_at_the_second_dev_check)
+    with pytest.raises(KeyboardInterrupt):
+        training.train_run(config, arrays, show_progress=False, checkpoint=checkpoint)
+    monkeypatch.setattr(training, "evaluate", real_evaluate)
+    saved = torch.load(checkpoint, weights_only=True)
+    assert (saved["epochs_run"], saved["warmup"]["last_epoch"]) == (1, 3)
+    resumed = training.train_run(config, arrays, show_progress=False, checkpoint=checkpoint)
+    assert without_times(resumed) == without_times(uninterrupted)
+
+
+@pytest.mark.parametrize("name, eps", [("radam", None), ("radam", 1e-3), ("adam", 1e-3)])
+def test_adam_and_radam_take_the_rate_and_the_eps_of_the_configuration(name, eps):
+    model = torch.nn.Linear(2, 1)
+    optimizer = training.make_optimizer(tiny_config(optimizer=name, lr=0.003, momentum=None,
+                                                    adam_eps=eps), model.parameters())
+    kind = {"adam": torch.optim.Adam, "radam": torch.optim.RAdam}[name]
+    assert type(optimizer) is kind
+    expected = kind(model.parameters(), lr=0.003, **({} if eps is None else {"eps": eps}))
+    assert optimizer.defaults == expected.defaults
+    assert optimizer.defaults["eps"] == (1e-8 if eps is None else eps)
+
+
+# ------------------------------------------------------------------------------ frozen runs
+
+def with_memory(optimizer_name, value, memory, steps_taken=100):
+    """A one-entry parameter `value` whose optimizer remembers `memory` (Adam's and RAdam's
+    first moment, SGD's momentum buffer) after `steps_taken` steps; the gradient is 0."""
+    p = torch.nn.Parameter(torch.tensor([value]))
+    optimizer = training.make_optimizer(
+        {"optimizer": optimizer_name, "lr": 1e-3, "momentum": 0.9 if optimizer_name == "sgd" else None},
+        [p])
+    p.grad = torch.zeros_like(p)
+    optimizer.step()                                  # makes the state, moves nothing
+    state = optimizer.state[p]
+    if optimizer_name == "sgd":
+        state["momentum_buffer"].fill_(memory)
+    else:
+        state["exp_avg"].fill_(memory)
+        state["exp_avg_sq"].fill_(1e-6)
+        state["step"].fill_(steps_taken)
+    return p, optimizer
+
+
+@pytest.mark.parametrize("optimizer_name, value, memory, frozen", [
+    ("adam", 1.0, 1e-20, True), ("adam", 1.0, 1e-3, False), ("adam", 0.0, 0.0, True),
+    ("adam", 1e-30, 1e-30, False), ("adam", -2.0, 1e-45, True), ("adam", 0.0, 1e-36, False),
+    ("radam", 0.5, 1e-20, True), ("radam", 0.0, 1e-40, False),
+    ("sgd", 0.25, 1e-12, True), ("sgd", 0.0, 1e-36, False),
+])
+def test_a_run_called_frozen_for_good_never_moves_again_under_zero_gradients(
+        optimizer_name, value, memory, frozen):
+    p, optimizer = with_memory(optimizer_name, value, memory)
+    before = p.detach().clone()
+    assert training.frozen_for_good(optimizer, lr=1e-3) is frozen
+    for _ in range(1000):                            # Adam's moment decays but stays nonzero
+        p.grad = torch.zeros_like(p)
+        optimizer.step()
+    assert torch.equal(p.detach(), before) is frozen     # where it is not called frozen, it moves
+
+
+def pinned_alarmwork(monkeypatch):
+    """Every AlarmworkNet built from now on starts with its output pinned at tanh = 1 exactly."""
+    real_make_model = training.make_model
+
+    def make_model(config):
+        model = real_make_model(config)
+        with torch.no_grad():
+            model.b_out.fill_(50.0)
+        return model
+    monkeypatch.setattr(training, "make_model", make_model)
+
+
+@pytest.mark.parametrize("optimizer", [{"optimizer": "adam", "lr": 0.01, "momentum": None}, {}])
+def test_a_run_pinned_for_a_whole_epoch_ends_frozen_with_the_accuracies_of_its_full_budget(
+        tiny_data, monkeypatch, optimizer):
+    pinned_alarmwork(monkeypatch)
+    arrays = data.load_data_set(tiny_data, 4)
+    config = tiny_config(epochs=4, **optimizer)
+    full = training.train_run(config, arrays, show_progress=False)
+    ended = training.train_run({**config, "end_frozen": True}, arrays, show_progress=False)
+    assert full["status"] == "finished" and full["epochs_run"] == 4 and "frozen_epoch" not in full
+    assert all(h["grad_norm"] == 0.0 for h in full["history"][:-1])
+    assert (ended["status"], ended["epochs_run"], ended["frozen_epoch"]) == ("frozen", 1, 1)
+    assert (ended["dev_accuracy"], ended["test_accuracy"]) == (full["dev_accuracy"],
+                                                               full["test_accuracy"])
+    assert ended["history"][:-1] == full["history"][:1]
+    assert ended["history"][-1] == {"epoch": 1, "dev_accuracy": full["history"][1]["dev_accuracy"]}
+
+
+def test_a_run_that_learns_is_not_ended_and_its_record_is_the_plain_runs(tiny_data):
+    arrays = data.load_data_set(tiny_data, 4)
+    plain = training.train_run(tiny_config(epochs=2), arrays, show_progress=False)
+    watched = training.train_run(tiny_config(epochs=2, end_frozen=True), arrays, show_progress=False)
+    assert (watched["status"], watched["frozen_epoch"]) == ("finished", None)
+    assert watched["config"] == {**plain["config"], "end_frozen": True}
+    assert (without_times({**watched, "config": None, "frozen_epoch": None})
+            == without_times({**plain, "config": None, "frozen_epoch": None}))
+
+
+def test_a_frozen_run_stopped_after_its_checkpoint_resumes_as_frozen(tiny_data, tmp_path,
+                                                                     monkeypatch):
+    pinned_alarmwork(monkeypatch)
+    arrays = data.load_data_set(tiny_data, 4)
+    config = tiny_config(epochs=4, end_frozen=True)
+    uninterrupted = training.train_run(config, arrays, show_progress=False)
+    checkpoint = str(tmp_path / "run.ckpt")
+    real_evaluate, calls = training.evaluate, []
+
+    def stop_at_the_second_dev_check(model, x, t):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_evaluate(model, x, t)
+
+    monkeypatch.setattr(training, "evaluate", stop_at_the_second_dev_check)
+    with pytest.raises(KeyboardInterrupt):
+        training.train_run(config, arrays, show_progress=False, checkpoint=checkpoint)
+    monkeypatch.setattr(training, "evaluate", real_evaluate)
+    resumed = training.train_run(config, arrays, show_progress=False, checkpoint=checkpoint)
+    assert resumed["status"] == "frozen"
+    assert without_times(resumed) == without_times(uninterrupted)

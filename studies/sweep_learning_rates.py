@@ -48,24 +48,28 @@ PLATEAU_EXIT = 50.0           # dev %: the plateau of answering ~0 lies near 35 
 
 # ------------------------------------------------------------------------------ the choice
 
-def sweep_table(records):
-    """One row per (model, rate): mean final dev accuracy over the seeds, and mean epochs."""
-    rows = pd.DataFrame([{
+def run_rows(records):
+    """One row per run: its model (as a recipe names its rate), label, rate, seed, final dev
+    accuracy (0 for a diverged run: it learned nothing), whether it diverged or ended frozen,
+    and its epochs (a frozen run's whole budget: it would have stood still to the end)."""
+    return pd.DataFrame([{
         "model": recipes.rate_key(r["config"]["model"], r["config"].get("wiring", "slower")),
         "label": report.model_label(r["config"]),
         "lr": r["config"]["lr"], "seed": r["config"]["seed"],
-        # a diverged run learned nothing: it counts as 0 % in its rate's mean
         "dev_accuracy": r["dev_accuracy"] if r["dev_accuracy"] is not None else 0.0,
         "diverged": r["dev_accuracy"] is None,
-        # a run ended frozen would have stood still to the end of its budget
+        "frozen": r["status"] == "frozen",
         "epochs_run": r["config"]["epochs"] if r["status"] == "frozen" else r["epochs_run"],
     } for r in records])
-    table = rows.groupby(["model", "lr"], sort=False).agg(
+
+
+def sweep_table(records):
+    """One row per (model, rate): mean final dev accuracy over the seeds, and mean epochs."""
+    return run_rows(records).groupby(["model", "lr"], sort=False).agg(
         label=("label", "first"), seeds=("seed", "count"), mean_dev_accuracy=("dev_accuracy", "mean"),
         dev_accuracies=("dev_accuracy", lambda a: " / ".join(f"{v:.1f}" for v in a)),
         diverged=("diverged", "sum"),
         mean_epochs=("epochs_run", "mean")).reset_index()
-    return table
 
 
 def choose_rates(table, fallback):

@@ -1,0 +1,218 @@
+"""Choose one recipe for every length, on dev data: candidates built on the integrator recipe.
+
+    python -m studies.sweep_recipes                   # 3 networks x 3 candidates x 5 seeds at L = 2000
+    python -m studies.sweep_recipes --length 1000     # the same at L = 1000: the winner confirmed
+    python -m studies.sweep_recipes --report          # rebuild sweep.md and sweep.csv
+
+The integrator recipe's clocked networks solve L = 500 and lose L = 1000 and 2000: Adam's first
+steps pin their tanh output, and later their unbounded ReLU state grows (results/reach/collapse/).
+Each candidate (CANDIDATES) is the integrator recipe, its rates included, with one remedy
+added: a linear warm-up of the rate over the first steps, and Adam's eps raised, so that a
+weight whose gradients are small takes a small step rather than one of the full rate. Every
+candidate ends a run whose gradient stayed exactly 0 for a whole epoch (end_frozen): it can no
+longer change, and would stand still to the end of its budget.
+
+The rule is the learning-rate sweep's (studies/sweep_learning_rates.py): per model, the
+candidate with the highest mean dev accuracy at the end of training wins, ties going to fewer
+mean epochs (a frozen run counts its whole budget), then to the earlier candidate; where no
+candidate's mean leaves the plateau, none is chosen. Seeds 100-104 are kept apart from the
+study's 0..4, and no test accuracy is read.
+"""
+import argparse
+import os
+import sys
+
+from matplotlib.figure import Figure
+from tabulate import tabulate
+
+from experiment import cluster, configs, grid, recipes, report
+from experiment.runs import find_record
+from lib.atomic_files import atomic_write_text
+from lib.cli_types import given_options, refuse_repeats, sequence_length
+from studies.common import (add_study_arguments, parse_model, prepare_study, print_report,
+                            study_command)
+from studies.sweep_learning_rates import PLATEAU_EXIT, run_rows
+
+BASE = "integrator"
+WARMUP_STEPS = 500               # one epoch of 10,000 samples in batches of 20
+# name: the settings each candidate adds to the integrator recipe, most promising first
+CANDIDATES = {
+    "warmup_eps1e-3": {"warmup_steps": WARMUP_STEPS, "adam_eps": 1e-3, "end_frozen": True},
+    "warmup_eps1e-2": {"warmup_steps": WARMUP_STEPS, "adam_eps": 1e-2, "end_frozen": True},
+    "warmup": {"warmup_steps": WARMUP_STEPS, "end_frozen": True},
+}
+MODELS = ("alarmwork:all", "clockwork:all", "simple_rnn")
+SEEDS = (100, 101, 102, 103, 104)
+LENGTH = 2000
+RESULTS_DIR = os.path.join("results", "reach", "sweep_recipes")
+
+
+def describe_candidate(name):
+    settings = CANDIDATES[name]
+    parts = [f"warm-up over {settings['warmup_steps']} steps"]
+    if settings.get("adam_eps"):
+        parts.append(f"Adam eps {settings['adam_eps']:g}")
+    return ", ".join(parts)
+
+
+# ------------------------------------------------------------------------------ the choice
+
+def sweep_table(records, names):
+    """One row per (model, candidate): mean final dev accuracy over the seeds, and mean epochs;
+    `names` gives each record's candidate."""
+    rows = run_rows(records)
+    rows["candidate"] = names
+    return rows.groupby(["model", "candidate"], sort=False).agg(
+        label=("label", "first"), seeds=("seed", "count"), mean_dev_accuracy=("dev_accuracy", "mean"),
+        dev_accuracies=("dev_accuracy", lambda a: " / ".join(f"{v:.1f}" for v in a)),
+        diverged=("diverged", "sum"), frozen=("frozen", "sum"),
+        mean_epochs=("epochs_run", "mean")).reset_index()
+
+
+def choose_candidates(table):
+    """{model: (candidate or None, reason)} by the rule of this module's docstring."""
+    order = {name: i for i, name in enumerate(CANDIDATES)}
+    chosen = {}
+    for model, rows in table.groupby("model", sort=False):
+        rows = rows.assign(order=rows["candidate"].map(order))
+        best = rows.sort_values(["mean_dev_accuracy", "mean_epochs", "order"],
+                                ascending=[False, True, True]).iloc[0]
+        if best["mean_dev_accuracy"] < PLATEAU_EXIT:
+            chosen[model] = (None, f"no candidate leaves the plateau (best mean dev "
+                                   f"{best['mean_dev_accuracy']:.1f} %)")
+        else:
+            chosen[model] = (best["candidate"], f"highest mean dev accuracy "
+                                                f"({best['mean_dev_accuracy']:.1f} %)")
+    return chosen
+
+
+# ------------------------------------------------------------------------------ runs
+
+def sweep_runs(options, data_options):
+    """[(candidate, configuration)] of every run, model by model, candidate by candidate."""
+    return [(name, configs.run_config(spec.name, options.length, seed, data_options[options.length],
+                                      BASE, epochs=options.epochs, wiring=spec.wiring,
+                                      **CANDIDATES[name]))
+            for spec in map(parse_model, options.models) for name in options.candidates
+            for seed in SEEDS]
+
+
+# ------------------------------------------------------------------------------ report
+
+def write_sweep_report(records, names, options, command, write=True):
+    """The table as Markdown; with `write`, also sweep.csv, sweep.md and sweep.png in the
+    length's folder. A model whose runs are not all saved yet gets no candidate."""
+    table = sweep_table(records, names)
+    runs_per_model = len(options.candidates) * len(SEEDS)
+    saved = table.groupby("model", sort=False)["seeds"].sum()
+    complete = table[table["model"].map(saved) == runs_per_model]
+    chosen = choose_candidates(complete)
+    table["chosen"] = [m in chosen and chosen[m][0] == c for m, c in zip(table["model"], table["candidate"])]
+    lines = [{"model": r.label, "candidate": r.candidate, "dev % per seed": r.dev_accuracies,
+              "mean dev %": f"{r.mean_dev_accuracy:.1f}", "frozen": r.frozen, "diverged": r.diverged,
+              "mean epochs": f"{r.mean_epochs:.1f}", "chosen": "yes" if r.chosen else ""}
+             for r in table.itertuples()]
+    labels = dict(zip(table["model"], table["label"]))
+    choice = [f"- {labels[m]}: {c or 'none'} ({reason})" for m, (c, reason) in chosen.items()]
+    choice += [f"- {labels[m]}: {n} of {runs_per_model} runs saved: not chosen yet"
+               for m, n in saved.items() if m not in chosen]
+    candidates = "\n".join(f"- `{name}`: {describe_candidate(name)}" for name in options.candidates)
+    text = (f"# One recipe for every length: candidates chosen on dev data at L = {options.length}\n\n"
+            f"Made by: `{command}`\n\n"
+            f"Each candidate is the {BASE} recipe ({recipes.describe_recipe(BASE)}) with:\n\n"
+            f"{candidates}\n\nand a run ends early once its gradient stays exactly 0 for a whole "
+            f"epoch (frozen). Seeds {', '.join(map(str, SEEDS))}; dev accuracy at the end of "
+            f"training (%); the highest mean wins, ties to fewer mean epochs (a frozen run counts "
+            f"{options.epochs}); where no mean reaches {PLATEAU_EXIT:g} %, none is chosen. "
+            f"No test accuracy is read.\n\n"
+            f"{tabulate(lines, headers='keys', tablefmt='github', disable_numparse=True)}\n\n"
+            "Chosen:\n\n" + "\n".join(choice) + "\n")
+    if not write:
+        return text
+    atomic_write_text(os.path.join(options.results_dir, "sweep.csv"), table.to_csv(index=False))
+    atomic_write_text(os.path.join(options.results_dir, "sweep.md"), text)
+    plot_sweep(table, options.length, os.path.join(options.results_dir, "sweep.png"))
+    return text
+
+
+def plot_sweep(table, seq_len, path):
+    """Mean final dev accuracy of each candidate, one group of bars per model."""
+    figure = Figure(figsize=(6.4, 4.2))
+    axes = figure.subplots()
+    models = list(dict.fromkeys(table["model"]))
+    names = list(dict.fromkeys(table["candidate"]))
+    width = 0.8 / len(names)
+    for j, name in enumerate(names):
+        rows = table[table["candidate"] == name].set_index("model")
+        xs = [i + (j - (len(names) - 1) / 2) * width for i, m in enumerate(models) if m in rows.index]
+        ys = [rows.loc[m, "mean_dev_accuracy"] for m in models if m in rows.index]
+        axes.bar(xs, ys, width, color=f"C{j}", label=name)
+    axes.axhline(PLATEAU_EXIT, color="grey", linestyle=":", linewidth=1,
+                 label=f"plateau exit ({PLATEAU_EXIT:g} %)")
+    labels = dict(zip(table["model"], table["label"]))
+    axes.set_xticks(range(len(models)), [labels[m] for m in models], fontsize=8)
+    axes.set_ylabel("mean dev accuracy at the end (%)")
+    axes.set_ylim(0, 102)
+    axes.set_title(f"Candidate recipes at L = {seq_len}: mean dev accuracy over {len(SEEDS)} seeds")
+    axes.grid(alpha=0.3, axis="y")
+    axes.legend(fontsize=8, loc="upper right")
+    figure.tight_layout()
+    report.save_figure(figure, path)
+
+
+# ------------------------------------------------------------------------------ command line
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description=f"Train each candidate recipe (the {BASE} recipe with a warm-up of the rate "
+                    f"and Adam's eps raised) on seeds {', '.join(map(str, SEEDS))} at one length "
+                    f"and choose each model's candidate by its dev accuracy. Candidates: "
+                    + "; ".join(f"{n}: {describe_candidate(n)}" for n in CANDIDATES) + ".")
+    parser.add_argument("--models", nargs="+", choices=MODELS, metavar="MODEL",
+                        help=f"models to sweep, from {', '.join(MODELS)} (default: all)")
+    parser.add_argument("--candidates", nargs="+", choices=list(CANDIDATES), metavar="NAME",
+                        help=f"candidates to train, from {', '.join(CANDIDATES)} (default: all)")
+    parser.add_argument("--length", type=sequence_length, default=LENGTH,
+                        help="sequence length L of the sweep (default: %(default)s)")
+    add_study_arguments(parser, None, f"runs/ and sweep.{{csv,md,png}} (default: "
+                                      f"{RESULTS_DIR}/L<length>)")
+    options = parser.parse_args(argv)
+    refuse_repeats(parser, options, [n for n in ("models", "candidates") if getattr(options, n)])
+    options.models = options.models or list(MODELS)
+    options.candidates = options.candidates or list(CANDIDATES)
+    own_folder = os.path.join(RESULTS_DIR, f"L{options.length}")
+    options.results_dir = options.results_dir or own_folder
+    # the length's own folder holds the whole sweep: a part of it is printed, not written there
+    options.given = given_options(parser, argv)
+    options.narrowed = (os.path.normpath(options.results_dir) == os.path.normpath(own_folder)
+                        and bool(options.given & {"models", "candidates", "epochs", "train",
+                                                  "dev", "test"}))
+    return options
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    options = parse_args(argv)
+    data_options = prepare_study(options, [options.length], [options.results_dir])
+    runs = sweep_runs(options, data_options)
+    if options.report:
+        found = [(name, find_record(options.results_dir, config)) for name, config in runs]
+        found = [(name, record) for name, record in found if record]
+        if not found:
+            sys.exit(f"error: no sweep runs are saved in {options.results_dir}; run the sweep first")
+        if len(found) < len(runs):
+            print(f"{len(runs) - len(found)} of {len(runs)} run(s) are not saved yet; "
+                  "reporting the others")
+    else:
+        records, _ = grid.train_grid([config for _, config in runs], options.data_dir,
+                                     options.results_dir, cluster.executor_from(options),
+                                     options.force)
+        found = [(name, record) for (name, _), record in zip(runs, records)]
+    names, records = [name for name, _ in found], [record for _, record in found]
+    text = write_sweep_report(records, names, options, study_command("studies.sweep_recipes", argv),
+                              write=not options.narrowed)
+    print_report(text, options.narrowed, "sweep.md, sweep.csv and sweep.png")
+
+
+if __name__ == "__main__":
+    main()

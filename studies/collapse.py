@@ -5,7 +5,7 @@
     python -m studies.collapse --quick          # the whole path in seconds, into a temporary folder
 
 Some runs of the all-wired clocked networks (SPEC.md, section 7) end at 0 % dev accuracy with
-a training loss of about 1.04 from their first epoch on: the output y = tanh(a_out) is pinned
+a training loss of 1.04-1.05 from their first epoch on: the output y = tanh(a_out) is pinned
 at +-1 for every sample. In float32, tanh(a) is exactly +-1 once |a| passes about 9, its
 derivative 1 - y^2 is then exactly 0, and no gradient reaches any weight: such a run cannot
 recover. This trains the ladder's runs again for their first epoch(s), the same configuration

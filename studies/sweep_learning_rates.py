@@ -63,28 +63,39 @@ def run_rows(records):
     } for r in records])
 
 
-def sweep_table(records):
-    """One row per (model, rate): mean final dev accuracy over the seeds, and mean epochs."""
-    return run_rows(records).groupby(["model", "lr"], sort=False).agg(
+def sweep_table(records, by="lr", values=None):
+    """One row per (model, `by`): mean final dev accuracy over the seeds, and mean epochs;
+    `values`, where given, are each record's value of `by` (e.g. its candidate's name)."""
+    rows = run_rows(records)
+    if values is not None:
+        rows[by] = list(values)
+    return rows.groupby(["model", by], sort=False).agg(
         label=("label", "first"), seeds=("seed", "count"), mean_dev_accuracy=("dev_accuracy", "mean"),
         dev_accuracies=("dev_accuracy", lambda a: " / ".join(f"{v:.1f}" for v in a)),
-        diverged=("diverged", "sum"),
+        diverged=("diverged", "sum"), frozen=("frozen", "sum"),
         mean_epochs=("epochs_run", "mean")).reset_index()
+
+
+def best_per_model(table, tie_break, larger_first):
+    """{model: (its best row, why)}: the highest mean dev accuracy, ties to fewer mean epochs,
+    then to the larger (`larger_first`) or smaller value of the column `tie_break`; `why` is
+    None where even the best mean stays under PLATEAU_EXIT."""
+    best = {}
+    for model, rows in table.groupby("model", sort=False):
+        row = rows.sort_values(["mean_dev_accuracy", "mean_epochs", tie_break],
+                               ascending=[False, True, not larger_first]).iloc[0]
+        mean = row["mean_dev_accuracy"]
+        best[model] = (row, f"highest mean dev accuracy ({mean:.1f} %)" if mean >= PLATEAU_EXIT
+                       else None)
+    return best
 
 
 def choose_rates(table, fallback):
     """{model: (rate, reason)} by the rule of this module's docstring; dev accuracy only."""
-    chosen = {}
-    for model, rows in table.groupby("model", sort=False):
-        best = rows.sort_values(["mean_dev_accuracy", "mean_epochs", "lr"],
-                                ascending=[False, True, False]).iloc[0]
-        if best["mean_dev_accuracy"] < PLATEAU_EXIT:
-            chosen[model] = (fallback, f"no rate leaves the plateau (best mean dev "
-                                            f"{best['mean_dev_accuracy']:.1f} %): fallback")
-        else:
-            chosen[model] = (float(best["lr"]), f"highest mean dev accuracy "
-                                                f"({best['mean_dev_accuracy']:.1f} %)")
-    return chosen
+    return {model: (float(row["lr"]), why) if why else
+            (fallback, f"no rate leaves the plateau (best mean dev "
+                       f"{row['mean_dev_accuracy']:.1f} %): fallback")
+            for model, (row, why) in best_per_model(table, "lr", larger_first=True).items()}
 
 
 # ------------------------------------------------------------------------------ runs
@@ -145,14 +156,21 @@ def plot_sweep(table, recipe, path):
         if len(winner):
             axes.scatter(winner["lr"], winner["mean_dev_accuracy"], s=160, facecolors="none",
                          edgecolors=f"C{i}", linewidths=2)
+    axes.set_xlabel("Adam learning rate")
+    axes.grid(alpha=0.3, which="both")
+    finish_figure(figure, axes, f"{recipe.capitalize()} recipe: dev accuracy per learning rate "
+                                "(circled: chosen)", "lower left", path)
+
+
+def finish_figure(figure, axes, title, legend_at, path):
+    """A sweep's figure: the plateau's exit drawn, the dev-accuracy axis, the title, the legend;
+    saved to `path`."""
     axes.axhline(PLATEAU_EXIT, color="grey", linestyle=":", linewidth=1,
                  label=f"plateau exit ({PLATEAU_EXIT:g} %)")
-    axes.set_xlabel("Adam learning rate")
     axes.set_ylabel("mean dev accuracy at the end (%)")
     axes.set_ylim(0, 102)
-    axes.set_title(f"{recipe.capitalize()} recipe: dev accuracy per learning rate (circled: chosen)")
-    axes.grid(alpha=0.3, which="both")
-    axes.legend(fontsize=8, loc="lower left")
+    axes.set_title(title)
+    axes.legend(fontsize=8, loc=legend_at)
     figure.tight_layout()
     report.save_figure(figure, path)
 
@@ -191,22 +209,27 @@ def parse_args(argv=None):
     return options
 
 
+def saved_or_trained(todo, options):
+    """The records of the configurations `todo`, in their order: with --report those saved
+    (None for a run not saved yet, said in one line; none saved ends the command in one line),
+    else every one, the missing ones trained first."""
+    if not options.report:
+        return grid.train_grid(todo, options.data_dir, options.results_dir,
+                               cluster.executor_from(options), options.force)[0]
+    records = [find_record(options.results_dir, config) for config in todo]
+    missing = records.count(None)
+    if missing == len(todo):
+        sys.exit(f"error: no sweep runs are saved in {options.results_dir}; run the sweep first")
+    if missing:
+        print(f"{missing} of {len(todo)} run(s) are not saved yet; reporting the others")
+    return records
+
+
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     options = parse_args(argv)
     data_options = prepare_study(options, [options.length], [options.results_dir])
-    todo = sweep_configs(options, data_options)
-    if options.report:
-        records = [r for r in (find_record(options.results_dir, c) for c in todo) if r]
-        if not records:
-            sys.exit(f"error: no sweep runs are saved in {options.results_dir}; run the sweep first")
-        if len(records) < len(todo):
-            print(f"{len(todo) - len(records)} of {len(todo)} run(s) are not saved yet; "
-                  "reporting the others")
-    else:
-        records, _ = grid.train_grid(todo, options.data_dir, options.results_dir,
-                                     cluster.executor_from(options),
-                                     options.force)
+    records = [r for r in saved_or_trained(sweep_configs(options, data_options), options) if r]
     text = write_sweep_report(records, options, study_command("studies.sweep_learning_rates", argv),
                               write=not options.narrowed)
     print_report(text, options.narrowed, "sweep.md, sweep.csv and sweep.png")

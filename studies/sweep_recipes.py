@@ -25,13 +25,13 @@ import sys
 from matplotlib.figure import Figure
 from tabulate import tabulate
 
-from experiment import cluster, configs, grid, recipes, report
-from experiment.runs import find_record
+from experiment import configs, recipes
 from lib.atomic_files import atomic_write_text
 from lib.cli_types import given_options, refuse_repeats, sequence_length
 from studies.common import (add_study_arguments, parse_model, prepare_study, print_report,
                             study_command)
-from studies.sweep_learning_rates import PLATEAU_EXIT, run_rows
+from studies import sweep_learning_rates as rate_sweep
+from studies.sweep_learning_rates import PLATEAU_EXIT, finish_figure, saved_or_trained
 
 BASE = "integrator"
 WARMUP_STEPS = 500               # one epoch of 10,000 samples in batches of 20
@@ -60,30 +60,17 @@ def describe_candidate(name):
 def sweep_table(records, names):
     """One row per (model, candidate): mean final dev accuracy over the seeds, and mean epochs;
     `names` gives each record's candidate."""
-    rows = run_rows(records)
-    rows["candidate"] = names
-    return rows.groupby(["model", "candidate"], sort=False).agg(
-        label=("label", "first"), seeds=("seed", "count"), mean_dev_accuracy=("dev_accuracy", "mean"),
-        dev_accuracies=("dev_accuracy", lambda a: " / ".join(f"{v:.1f}" for v in a)),
-        diverged=("diverged", "sum"), frozen=("frozen", "sum"),
-        mean_epochs=("epochs_run", "mean")).reset_index()
+    return rate_sweep.sweep_table(records, "candidate", names)
 
 
 def choose_candidates(table):
     """{model: (candidate or None, reason)} by the rule of this module's docstring."""
     order = {name: i for i, name in enumerate(CANDIDATES)}
-    chosen = {}
-    for model, rows in table.groupby("model", sort=False):
-        rows = rows.assign(order=rows["candidate"].map(order))
-        best = rows.sort_values(["mean_dev_accuracy", "mean_epochs", "order"],
-                                ascending=[False, True, True]).iloc[0]
-        if best["mean_dev_accuracy"] < PLATEAU_EXIT:
-            chosen[model] = (None, f"no candidate leaves the plateau (best mean dev "
-                                   f"{best['mean_dev_accuracy']:.1f} %)")
-        else:
-            chosen[model] = (best["candidate"], f"highest mean dev accuracy "
-                                                f"({best['mean_dev_accuracy']:.1f} %)")
-    return chosen
+    best = rate_sweep.best_per_model(table.assign(order=table["candidate"].map(order)), "order",
+                                     larger_first=False)
+    return {model: (row["candidate"], why) if why else
+            (None, f"no candidate leaves the plateau (best mean dev {row['mean_dev_accuracy']:.1f} %)")
+            for model, (row, why) in best.items()}
 
 
 # ------------------------------------------------------------------------------ runs
@@ -147,17 +134,11 @@ def plot_sweep(table, seq_len, path):
         xs = [i + (j - (len(names) - 1) / 2) * width for i, m in enumerate(models) if m in rows.index]
         ys = [rows.loc[m, "mean_dev_accuracy"] for m in models if m in rows.index]
         axes.bar(xs, ys, width, color=f"C{j}", label=name)
-    axes.axhline(PLATEAU_EXIT, color="grey", linestyle=":", linewidth=1,
-                 label=f"plateau exit ({PLATEAU_EXIT:g} %)")
     labels = dict(zip(table["model"], table["label"]))
     axes.set_xticks(range(len(models)), [labels[m] for m in models], fontsize=8)
-    axes.set_ylabel("mean dev accuracy at the end (%)")
-    axes.set_ylim(0, 102)
-    axes.set_title(f"Candidate recipes at L = {seq_len}: mean dev accuracy over {len(SEEDS)} seeds")
     axes.grid(alpha=0.3, axis="y")
-    axes.legend(fontsize=8, loc="upper right")
-    figure.tight_layout()
-    report.save_figure(figure, path)
+    finish_figure(figure, axes, f"Candidate recipes at L = {seq_len}: mean dev accuracy over "
+                                f"{len(SEEDS)} seeds", "upper right", path)
 
 
 # ------------------------------------------------------------------------------ command line
@@ -195,19 +176,8 @@ def main(argv=None):
     options = parse_args(argv)
     data_options = prepare_study(options, [options.length], [options.results_dir])
     runs = sweep_runs(options, data_options)
-    if options.report:
-        found = [(name, find_record(options.results_dir, config)) for name, config in runs]
-        found = [(name, record) for name, record in found if record]
-        if not found:
-            sys.exit(f"error: no sweep runs are saved in {options.results_dir}; run the sweep first")
-        if len(found) < len(runs):
-            print(f"{len(runs) - len(found)} of {len(runs)} run(s) are not saved yet; "
-                  "reporting the others")
-    else:
-        records, _ = grid.train_grid([config for _, config in runs], options.data_dir,
-                                     options.results_dir, cluster.executor_from(options),
-                                     options.force)
-        found = [(name, record) for (name, _), record in zip(runs, records)]
+    records = saved_or_trained([config for _, config in runs], options)
+    found = [(name, record) for (name, _), record in zip(runs, records) if record]
     names, records = [name for name, _ in found], [record for _, record in found]
     text = write_sweep_report(records, names, options, study_command("studies.sweep_recipes", argv),
                               write=not options.narrowed)

@@ -80,6 +80,10 @@ def test_the_reach_readme_holds_the_current_reach_tables():
     ("results/reach/collapse/collapse.md", "results/reach/collapse/README.md"),
     ("results/reach/collapse/lr3e-5/collapse.md", "results/reach/collapse/README.md"),
     ("results/reach/collapse/clockwork_all/collapse.md", "results/reach/collapse/README.md"),
+    ("results/reach/collapse/L2000_seeds100_epochs5_warmup500_from1_dynamics/collapse.md",
+     "results/reach/collapse/README.md"),
+    ("results/reach/collapse/L2000_seeds100_epochs8_warmup500_from4_dynamics/collapse.md",
+     "results/reach/collapse/README.md"),
     ("results/reach/lstm_ablation/accuracy.md", "results/reach/lstm_ablation/README.md"),
 ])
 def test_the_readme_shows_the_current_tables(results_file, readme):

@@ -73,30 +73,31 @@ def kill_one_worker_part_way(argv, runs_dir):
 
 
 def test_a_killed_worker_stops_the_grid_naming_its_runs_and_the_same_command_finishes_it(
-        slow_data, tmp_path):
-    argv = [sys.executable, "train_rnn.py", "--models", "lstm", "--lengths", "20", "--seeds", "3",
-            "--epochs", "8", "--data-dir", slow_data, "--results-dir", str(tmp_path), "--jobs", "2"]
-    process, seconds, output = kill_one_worker_part_way(argv, str(tmp_path / "runs"))
+        slow_data, tmp_path, capsys):
+    argv = ["--models", "lstm", "--lengths", "20", "--seeds", "3", "--epochs", "8",
+            "--data-dir", slow_data, "--results-dir", str(tmp_path), "--jobs", "2"]
+    process, seconds, output = kill_one_worker_part_way([sys.executable, "train_rnn.py", *argv],
+                                                        str(tmp_path / "runs"))
     assert process.returncode != 0
     assert seconds < 30
     last = output.strip().splitlines()[-1]
     assert last.startswith("error: a worker process died") and "LSTM L=20 seed=" in last
     assert "Traceback" not in output
     before = saved(tmp_path)
-    resumed = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert resumed.returncode == 0, resumed.stderr
+    train_rnn.main(argv)                                  # the same command, in this process
     after = saved(tmp_path)
     assert len(after) == 3 and set(before) <= set(after)
     if before:
-        assert f"skipping {len(before)} finished run(s)" in resumed.stdout
+        assert f"skipping {len(before)} finished run(s)" in capsys.readouterr().out
 
 
 def test_workers_whose_command_is_killed_end_after_their_epoch_and_the_command_goes_on(
         slow_data, tmp_path):
-    argv = [sys.executable, "train_rnn.py", "--models", "lstm", "--lengths", "20", "--seeds", "2",
-            "--epochs", "30", "--data-dir", slow_data, "--results-dir", str(tmp_path), "--jobs", "2"]
+    argv = ["--models", "lstm", "--lengths", "20", "--seeds", "2", "--epochs", "30",
+            "--data-dir", slow_data, "--results-dir", str(tmp_path), "--jobs", "2"]
     runs_dir = str(tmp_path / "runs")
-    process = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen([sys.executable, "train_rnn.py", *argv], cwd=ROOT,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     workers = []
     try:
         deadline = time.monotonic() + 180
@@ -124,24 +125,22 @@ def test_workers_whose_command_is_killed_end_after_their_epoch_and_the_command_g
             except ProcessLookupError:
                 pass
     assert saved(tmp_path) == []             # 30 epochs: neither run ended before the kill
-    resumed = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True,
-                             timeout=600)
-    assert resumed.returncode == 0, resumed.stderr
+    train_rnn.main(argv)                     # the same command, in this process
     assert len(saved(tmp_path)) == 2
 
 
 def test_a_killed_worker_stops_the_reach_study_and_the_same_command_finishes_it(slow_data, tmp_path):
-    argv = [sys.executable, "-m", "studies.reach", "--models", "lstm", "--recipes", "assignment",
-            "--lengths", "20", "--seeds", "3", "--epochs", "8", "--train", "600", "--dev", "50",
-            "--test", "50", "--data-dir", slow_data, "--results-dir", str(tmp_path), "--jobs", "2"]
+    argv = ["--models", "lstm", "--recipes", "assignment", "--lengths", "20", "--seeds", "3",
+            "--epochs", "8", "--train", "600", "--dev", "50", "--test", "50",
+            "--data-dir", slow_data, "--results-dir", str(tmp_path), "--jobs", "2"]
     runs = tmp_path / "assignment"
-    process, seconds, output = kill_one_worker_part_way(argv, str(runs / "runs"))
+    process, seconds, output = kill_one_worker_part_way(
+        [sys.executable, "-m", "studies.reach", *argv], str(runs / "runs"))
     assert process.returncode != 0 and seconds < 30
     last = output.strip().splitlines()[-1]
     assert last.startswith("error: a worker process died") and "LSTM L=20 seed=" in last
     before = saved(runs)
-    resumed = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert resumed.returncode == 0, resumed.stderr
+    reach.main(argv)                                      # the same command, in this process
     assert len(saved(runs)) == 3 and set(before) <= set(saved(runs))
 
 

@@ -40,13 +40,13 @@ def read_csv(path):
 
 # ------------------------------------------------------------------------------ command line
 
-def test_tiny_end_to_end_run_prints_the_table_and_writes_the_results(tiny_data, tmp_path):
+def test_tiny_end_to_end_run_prints_the_table_and_writes_the_results(tiny_data, tmp_path, capsys):
     results = tmp_path / "results"
-    process = run_cli("--lengths", "4", "7", *TINY, "--data-dir", tiny_data,
-                      "--results-dir", str(results), "--jobs", "1")
-    assert process.returncode == 0, process.stderr
+    train_rnn.main(["--lengths", "4", "7", *TINY, "--data-dir", tiny_data,
+                    "--results-dir", str(results), "--jobs", "1"])
+    printed = capsys.readouterr().out
     for name in ("SimpleRNN", "LSTM", "AlarmworkNet", "L = 4", "L = 7"):
-        assert name in process.stdout
+        assert name in printed
     rows = read_csv(results / "accuracy.csv")
     assert [(r["model"], r["seq_len"]) for r in rows] == [
         (m, L) for m in ("SimpleRNN", "LSTM", "AlarmworkNet") for L in ("4", "7")]
@@ -63,11 +63,10 @@ def test_tiny_end_to_end_run_prints_the_table_and_writes_the_results(tiny_data, 
 
 def test_same_seed_gives_the_same_numbers_with_one_or_two_jobs(tiny_data, tmp_path):
     outcomes = []
-    for jobs, folder in (("1", "a"), ("2", "b")):
-        process = run_cli("--lengths", "4", "7", *TINY, "--models", "lstm", "alarmwork",
-                          "--data-dir", tiny_data, "--results-dir", str(tmp_path / folder),
-                          "--jobs", jobs)
-        assert process.returncode == 0, process.stderr
+    for jobs, folder in (("1", "a"), ("2", "b")):      # in this process; --jobs 2: in two workers
+        train_rnn.main(["--lengths", "4", "7", *TINY, "--models", "lstm", "alarmwork",
+                        "--data-dir", tiny_data, "--results-dir", str(tmp_path / folder),
+                        "--jobs", jobs])
         runs = {}
         for name in record_names(tmp_path / folder / "runs"):
             with open(tmp_path / folder / "runs" / name) as f:
@@ -78,11 +77,10 @@ def test_same_seed_gives_the_same_numbers_with_one_or_two_jobs(tiny_data, tmp_pa
     assert outcomes[0] == outcomes[1]
 
 
-def test_missing_data_is_generated_with_the_generator_defaults_and_said(tmp_path):
-    process = run_cli("--lengths", "5", *TINY, "--models", "lstm", "--data-dir", str(tmp_path / "d"),
-                      "--results-dir", str(tmp_path / "r"))
-    assert process.returncode == 0, process.stderr
-    assert "adding_problem_L005.npz is missing: generating it" in process.stdout
+def test_missing_data_is_generated_with_the_generator_defaults_and_said(tmp_path, capsys):
+    train_rnn.main(["--lengths", "5", *TINY, "--models", "lstm", "--data-dir", str(tmp_path / "d"),
+                    "--results-dir", str(tmp_path / "r")])
+    assert "adding_problem_L005.npz is missing: generating it" in capsys.readouterr().out
     assert data.read_options(data.data_path(str(tmp_path / "d"), 5))["n_train"] == 60
 
 
@@ -130,8 +128,10 @@ def grid(tiny_data, results, *extra):
 
 
 def record_names(folder):
-    """The run records in a runs/ folder, by name (beside them: their weights)."""
-    return sorted(name for name in os.listdir(folder) if name.endswith(".json"))
+    """The run records in a runs/ folder, by name (beside them: their weights); not a record
+    being written, whose temporary name starts with a dot (lib/atomic_files.py)."""
+    return sorted(name for name in os.listdir(folder)
+                  if name.endswith(".json") and not name.startswith("."))
 
 
 def saved_runs(results):
@@ -230,27 +230,27 @@ def test_report_rebuilds_the_outputs_without_training(tiny_data, tmp_path, capsy
     assert (tmp_path / "learning_curves.png").exists() and (tmp_path / "accuracy.png").exists()
 
 
-def test_a_killed_run_resumes_and_ends_with_every_run_saved_once(tiny_data, tmp_path):
-    argv = [sys.executable, os.path.join(ROOT, "train_rnn.py"), "--lengths", "4", "7",
-            "--train", "60", "--dev", "20", "--test", "20", "--epochs", "30", "--models", "lstm",
-            "--seeds", "3", "--data-dir", tiny_data, "--results-dir", str(tmp_path), "--jobs", "1"]
-    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def test_a_killed_run_resumes_and_ends_with_every_run_saved_once(tiny_data, tmp_path, capsys):
+    argv = ["--lengths", "4", "7", "--train", "60", "--dev", "20", "--test", "20", "--epochs", "30",
+            "--models", "lstm", "--seeds", "3", "--data-dir", tiny_data, "--results-dir",
+            str(tmp_path), "--jobs", "1"]
+    process = subprocess.Popen([sys.executable, os.path.join(ROOT, "train_rnn.py"), *argv],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     runs = tmp_path / "runs"
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and process.poll() is None:   # until a run is saved
-            if runs.exists() and any(n.endswith(".json") for n in os.listdir(runs)):
+            if runs.exists() and record_names(runs):
                 break
             time.sleep(0.02)
         process.kill()
     finally:
         process.wait()
-    saved_before = [n for n in os.listdir(runs) if n.endswith(".json")]
+    saved_before = record_names(runs)
     assert 1 <= len(saved_before) < 6, "the kill should land part-way through the grid"
-    resumed = subprocess.run(argv, capture_output=True, text=True, timeout=300)
-    assert resumed.returncode == 0, resumed.stderr
-    assert f"skipping {len(saved_before)} finished run(s)" in resumed.stdout
-    saved_after = sorted(n for n in os.listdir(runs) if n.endswith(".json"))
+    train_rnn.main(argv)                          # the same command, in this process
+    assert f"skipping {len(saved_before)} finished run(s)" in capsys.readouterr().out
+    saved_after = record_names(runs)
     assert len(saved_after) == 6 and set(saved_before) <= set(saved_after)
     assert len(read_csv(tmp_path / "accuracy.csv")) == 6
 
@@ -550,9 +550,8 @@ def test_the_trainer_trains_on_the_data_the_generator_made_and_records_its_optio
         seeded_data, tmp_path, capsys):
     argv = ["--lengths", "5", "--models", "lstm", "--epochs", "1", "--jobs", "1",
             "--data-dir", seeded_data, "--results-dir", str(tmp_path)]
-    process = run_cli(*argv)
-    assert process.returncode == 0, process.stderr
-    assert "training on it as it was made (seq_len=5, seed=7, n_train=60" in process.stdout
+    train_rnn.main(argv)
+    assert "training on it as it was made (seq_len=5, seed=7, n_train=60" in capsys.readouterr().out
     (run,) = saved_runs(tmp_path).values()
     assert run["config"]["data"] == SEEDED
     train_rnn.main(argv + ["--train", "60", "--data-seed", "7"])   # flags that agree with the file
@@ -615,14 +614,14 @@ def copy_of(folder, tmp_path):
     return tmp_path
 
 
-def test_report_reports_the_runs_saved_whatever_options_made_them(tiny_data, tmp_path):
+def test_report_reports_the_runs_saved_whatever_options_made_them(tiny_data, tmp_path, capsys):
     train_rnn.main(["--lengths", "4", "--epochs", "2", "--seeds", "2", "--models", "lstm", "alarmwork",
                     "--data-dir", tiny_data, "--results-dir", str(tmp_path), "--jobs", "1"])
     table = (tmp_path / "accuracy.md").read_text()
     os.remove(tmp_path / "accuracy.md")
-    process = run_cli("--report", "--results-dir", str(tmp_path))
-    assert process.returncode == 0, process.stderr
-    assert "now describe the 4 run(s) saved there" in process.stdout
+    capsys.readouterr()
+    train_rnn.main(["--report", "--results-dir", str(tmp_path)])
+    assert "now describe the 4 run(s) saved there" in capsys.readouterr().out
     assert (tmp_path / "accuracy.md").read_text() == table   # the table the training printed
     assert len(read_csv(tmp_path / "accuracy.csv")) == 4
 
@@ -630,8 +629,7 @@ def test_report_reports_the_runs_saved_whatever_options_made_them(tiny_data, tmp
 def test_a_folder_of_two_configurations_gives_a_table_for_each_titled_by_what_differs(
         two_configurations, tmp_path):
     folder = copy_of(two_configurations, tmp_path)
-    process = run_cli("--report", "--results-dir", str(folder))
-    assert process.returncode == 0, process.stderr
+    train_rnn.main(["--report", "--results-dir", str(folder)])
     text = (folder / "accuracy.md").read_text()
     assert text.count("Test accuracy (%)") == 1                   # one caption
     without, with_clipping = text.split("**clip_grad_norm = 1.0**")

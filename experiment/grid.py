@@ -99,15 +99,19 @@ def submit_quietly(pool, job):
     """pool.submit(run_worker, job), with Ctrl-C ignored while the call may start a worker
     process: an ignored signal stays ignored in the new process, from its first instruction,
     so a Ctrl-C during its imports (seconds, before init_worker runs) prints no traceback from
-    it. The parent takes Ctrl-C again as soon as the call returns. (Only the main thread may
-    set a handler; from another thread, the call is made as it is.)"""
+    it. Meanwhile SIGINT is blocked in the parent, so a Ctrl-C that comes during the call waits
+    (Linux queues a blocked signal even while it is ignored) and reaches the parent's own
+    handler as soon as the call returns, instead of being lost. (Only the main thread may set a
+    handler; from another thread, the call is made as it is.)"""
     if threading.current_thread() is not threading.main_thread():
         return pool.submit(run_worker, job)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         return pool.submit(run_worker, job)
     finally:
         signal.signal(signal.SIGINT, previous)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def run_name(config):

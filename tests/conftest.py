@@ -1,5 +1,7 @@
 """Fixtures shared by the test files: a tiny data set on disk, and one compute thread per test
 process; the slowest files run first."""
+import signal
+
 import pytest
 import torch
 
@@ -15,6 +17,14 @@ def one_thread_per_test_process():
     test starts keeps its own defaults."""
     torch.set_num_threads(1)
     limit_blas_to_one_thread()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def commands_take_ctrl_c():
+    """The commands a test starts take Ctrl-C (SIGINT), as from a terminal: a shell starts a
+    background job with SIGINT ignored, and a started process would inherit that."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")

@@ -24,6 +24,7 @@ QUICK = {
     "studies.benchmark_training_speed": ["training_speed.csv", "training_speed.md",
                                          "training_speed_calls.csv"],
     "benchmark_scalar_vs_vector": ["scalar_vs_vector.csv", "scalar_vs_vector.md", "scalar_vs_vector.png"],
+    "studies.recipe_cost": ["cost.md", "epoch_times.csv", "memory.csv", "plan.csv", "subnormals.csv"],
 }
 # a report of part of a study, in its own folder, on a data set of other sizes than its runs'
 OTHER_SETTINGS = [("studies.remedy", ["--report", "--train", "200"])]
@@ -97,6 +98,7 @@ def made_by(path):
     "results/reach/marker_gradients/alarmwork_L500/marker_gradients.md",
     "results/reach/marker_gradients/alarmwork_all_L500/marker_gradients.md",
     "results/reach/marker_gradients/clockwork_L100/marker_gradients.md",
+    "results/reach/recipe_cost/cost.md",
 ])
 def test_a_committed_results_command_writes_into_its_folder_without_naming_it(
         path, tmp_path, monkeypatch):

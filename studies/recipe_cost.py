@@ -41,6 +41,7 @@ from tqdm import tqdm
 import generate_data_adding_problem as data
 from experiment import configs, runs, training
 from experiment.networks import load_network
+from experiment.stats import SOLVED_ACCURACY
 from lib.atomic_files import atomic_write_text, check_writable
 from lib.bptt import limit_blas_to_one_thread
 from lib.cli_types import positive_int, sequence_length
@@ -54,7 +55,7 @@ from studies.sweep_recipes import RESULTS_DIR as SWEEP_DIR
 LENGTHS = (*DEFAULT_LENGTHS, 10_000)    # the ladders' rungs, and the one above 5000
 SEEDS_PER_RUNG, EPOCHS = 5, 50          # the budget of a rung
 TRAINED_FROM = 2000                     # the sweep length whose kept weights are timed
-SOLVED_DEV = 95.0
+SOLVED_DEV = SOLVED_ACCURACY           # a sweep run that learned its length, on dev data
 RESULTS_DIR = os.path.join("results", "reach", "recipe_cost")
 FULL = {"lengths": list(LENGTHS), "repeats": 5, "step_seconds": 0.6, "subnormal_length": 1000,
         "memory_length": 10_000}

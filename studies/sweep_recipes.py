@@ -6,9 +6,10 @@
 
 The integrator recipe's clocked networks solve L = 500 and lose L = 1000 and 2000: Adam's first
 steps pin their tanh output, and later their unbounded ReLU state grows (results/reach/collapse/).
-Each candidate (CANDIDATES) is the integrator recipe, its rates included, with one remedy
-added: a linear warm-up of the rate over the first steps, and Adam's eps raised, so that a
-weight whose gradients are small takes a small step rather than one of the full rate. Every
+Each candidate (CANDIDATES) is the integrator recipe, its rates included, with remedies
+added: a linear warm-up of the rate over the first steps; Adam's eps raised, so that a
+weight whose gradients are small takes a small step rather than one of the full rate; and a
+bound on the recurrence, which keeps the ReLU state from running away. Every
 candidate ends a run whose gradient stayed exactly 0 for a whole epoch (end_frozen): it can no
 longer change, and would stand still to the end of its budget.
 
@@ -40,6 +41,11 @@ CANDIDATES = {
     "warmup_eps1e-3": {"warmup_steps": WARMUP_STEPS, "adam_eps": 1e-3, "end_frozen": True},
     "warmup_eps1e-2": {"warmup_steps": WARMUP_STEPS, "adam_eps": 1e-2, "end_frozen": True},
     "warmup": {"warmup_steps": WARMUP_STEPS, "end_frozen": True},
+    # the first candidate with the recurrence bounded: every recurrent matrix cut back within its
+    # start's spectral norm after each step (models.bound_recurrence_), so that the ReLU state
+    # grows at most linearly along the sequence and cannot run away
+    "warmup_eps1e-3_bounded": {"warmup_steps": WARMUP_STEPS, "adam_eps": 1e-3,
+                               "recurrent_bound": "integrator", "end_frozen": True},
 }
 MODELS = ("alarmwork:all", "clockwork:all", "simple_rnn")
 SEEDS = (100, 101, 102, 103, 104)
@@ -52,6 +58,8 @@ def describe_candidate(name):
     parts = [f"warm-up over {settings['warmup_steps']} steps"]
     if settings.get("adam_eps"):
         parts.append(f"Adam eps {settings['adam_eps']:g}")
+    if settings.get("recurrent_bound"):
+        parts.append("each recurrent matrix kept within its start's spectral norm")
     return ", ".join(parts)
 
 
@@ -145,8 +153,8 @@ def plot_sweep(table, seq_len, path):
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
-        description=f"Train each candidate recipe (the {BASE} recipe with a warm-up of the rate "
-                    f"and Adam's eps raised) on seeds {', '.join(map(str, SEEDS))} at one length "
+        description=f"Train each candidate recipe (the {BASE} recipe with a warm-up of the rate, "
+                    f"Adam's eps raised, the recurrence bounded) on seeds {', '.join(map(str, SEEDS))} at one length "
                     f"and choose each model's candidate by its dev accuracy. Candidates: "
                     + "; ".join(f"{n}: {describe_candidate(n)}" for n in CANDIDATES) + ".")
     parser.add_argument("--models", nargs="+", choices=MODELS, metavar="MODEL",

@@ -52,6 +52,7 @@ def test_every_candidate_is_the_integrator_recipe_with_its_own_settings_and_a_ru
         assert config["lr"] == base["lr"] and config["nonlinearity"] == "relu"
         assert config["warmup_steps"] == settings["warmup_steps"] and config["end_frozen"] is True
         assert config.get("adam_eps") == settings.get("adam_eps")
+        assert config.get("recurrent_bound") == settings.get("recurrent_bound")
         keys.add(runs.run_key(config))
     assert len(keys) == len(sweep.CANDIDATES) + 1
 

@@ -24,6 +24,8 @@ QUICK = {
     "studies.benchmark_training_speed": ["training_speed.csv", "training_speed.md",
                                          "training_speed_calls.csv"],
     "benchmark_scalar_vs_vector": ["scalar_vs_vector.csv", "scalar_vs_vector.md", "scalar_vs_vector.png"],
+    "studies.generalise": ["data", "generalise.csv", "generalise.md", "generalise.png", "retrained.csv",
+                           "runs"],
     "studies.recipe_cost": ["cost.md", "epoch_times.csv", "memory.csv", "plan.csv", "subnormals.csv"],
 }
 # a report of part of a study, in its own folder, on a data set of other sizes than its runs'

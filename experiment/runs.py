@@ -115,18 +115,23 @@ def records_under_other_names(results_dir, config):
 def load_records(results_dir):
     """Every record saved under results_dir/runs, by file name; a corrupt one is reported and
     left out."""
-    folder = os.path.join(results_dir, "runs")
+    return [record for _, record in records_in(os.path.join(results_dir, "runs"))]
+
+
+def records_in(folder):
+    """(path, record) of every record in the runs folder `folder`, by file name; a corrupt one
+    is reported and left out."""
     names = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
-    records = []
+    found = []
     for name in names:
         if not name.endswith(".json") or name.startswith("."):   # .tmp-* files are being written
             continue
         path = os.path.join(folder, name)
         try:
-            records.append(read_record(path))
+            found.append((path, read_record(path)))
         except (ValueError, KeyError, TypeError) as error:
             tqdm.write(f"warning: {path} is corrupt ({error}); it is left out")
-    return records
+    return found
 
 
 def checkpoint_path(results_dir, config):

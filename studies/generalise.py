@@ -133,17 +133,7 @@ def runs_folder(folder):
 def saved_records(folder):
     """(path, record) of every whole record in a --networks folder, by file name; a corrupt one
     is said and left out."""
-    folder = runs_folder(folder)
-    found = []
-    for name in sorted(os.listdir(folder)):
-        if not name.endswith(".json") or name.startswith("."):   # .tmp-* files are being written
-            continue
-        path = os.path.join(folder, name)
-        try:
-            found.append((path, runs.read_record(path)))
-        except (ValueError, KeyError, TypeError) as error:
-            tqdm.write(f"warning: {path} is corrupt ({error}); it is left out")
-    return found
+    return runs.records_in(runs_folder(folder))
 
 
 def is_solved(record, threshold=SOLVED):

@@ -74,9 +74,9 @@ def test_the_plan_counts_the_budget_of_each_rung_longest_first():
 
 
 def test_a_step_in_a_process_of_its_own_reports_its_memory():
-    rows = cost.memory_rows([parse_model("simple_rnn")], 2000, CANDIDATE)
-    # a batch of 20 at L = 2000: the saved states alone are 20 x 2000 x 50 float32 (7.6 MiB)
-    assert rows["process_mib"].iloc[0] > 50 and rows["step_mib"].iloc[0] > 5
+    rows = cost.memory_rows([parse_model("simple_rnn")], 1000, CANDIDATE)
+    # a batch of 20 at L = 1000: the saved states alone are 20 x 1000 x 50 float32 (3.8 MiB)
+    assert rows["process_mib"].iloc[0] > 50 and rows["step_mib"].iloc[0] > 2.5
 
 
 def test_settings_other_than_the_defaults_write_into_a_folder_named_after_them(tmp_path,

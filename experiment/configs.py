@@ -107,6 +107,12 @@ def resolve_recipe(model, seq_len, recipe, optimizer=None, lr=None, momentum=Non
 
     def chosen(name, given):
         value = values[name] if given is FROM_RECIPE else given
+        if isinstance(value, dict):          # a setting per model, as the rates are
+            key = recipes.rate_key(model, wiring)
+            if key not in value:
+                raise ConfigError(f"the {recipe} recipe sets {name.replace('_', '-')} per model "
+                                  f"and names none for {key}; give --{name.replace('_', '-')}")
+            value = value[key]
         return seq_len if value == recipes.SEQ_LEN else value
 
     settings = {"optimizer": optimizer, "lr": lr, "momentum": momentum,

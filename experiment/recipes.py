@@ -17,7 +17,8 @@ SEQ_LEN = "L"   # a setting that a recipe sets to each run's sequence length
 # descriptions of the recipes without them (in --help and in the results' captions) stay short
 UNSAID_WHEN_OFF = {"warmup_steps": 0, "adam_eps": None, "end_frozen": False}
 
-# "lr" is one rate, or a rate per model (the registry's names). The modern rates are the
+# "lr" is one rate, or a rate per model (the registry's names); any other setting may also be
+# one value per model ({rate_key: value}), which configs.resolve_recipe picks by the run's model. The modern rates are the
 # winners of the sweep on dev data in results/reach/sweep/ (python -m studies.sweep_learning_rates);
 # SimpleRNN and Clockwork left the plateau at no rate there and keep the fallback 1e-3. The
 # integrator recipe's rates are chosen by its own sweep at L = 500 (results/reach/sweep_integrator/):
@@ -100,14 +101,15 @@ def describe_recipe(name):
         if key in UNSAID_WHEN_OFF and value == UNSAID_WHEN_OFF[key]:
             continue
         if isinstance(value, dict):
-            rates = set(value.values())
-            if rates == {None}:
+            # a rate of None is not chosen yet; another setting's None is the setting off
+            unset = "(not chosen yet)" if key == "lr" else NONE
+            values = set(value.values())
+            if values == {None} and key == "lr":
                 value = "not chosen yet"
-            elif len(rates) == 1:
-                value = f"{rates.pop():g} for every model"
+            elif len(values) == 1:
+                value = f"{shown(values.pop(), unset)} for every model"
             else:
-                value = ", ".join(f"{model} {'(not chosen yet)' if rate is None else f'{rate:g}'}"
-                                  for model, rate in value.items())
+                value = ", ".join(f"{model} {shown(v, unset)}" for model, v in value.items())
         elif isinstance(value, bool):
             value = "on" if value else "off"
         elif value is None:
@@ -116,3 +118,10 @@ def describe_recipe(name):
             value = "L (each run's length)"
         parts.append(f"{key.replace('_', '-')} {value}")
     return ", ".join(parts)
+
+
+def shown(value, unset):
+    """One value of a recipe's setting as describe_recipe writes it: `unset` for None."""
+    if value is None:
+        return unset
+    return f"{value:g}" if isinstance(value, float) else str(value)

@@ -158,3 +158,21 @@ def test_a_recipe_names_the_warmup_eps_and_early_end_only_where_it_turns_them_on
     monkeypatch.setitem(recipes.RECIPES, "long", {**recipes.RECIPES["integrator"], "warmup_steps": 500,
                                                   "adam_eps": 1e-3, "end_frozen": True})
     assert recipes.describe_recipe("long").endswith("warmup-steps 500, adam-eps 0.001, end-frozen on")
+
+
+def test_a_recipe_may_set_a_setting_per_model_as_it_sets_the_rates(monkeypatch):
+    monkeypatch.setitem(recipes.RECIPES, "per_model", {
+        **recipes.RECIPES["integrator"], "warmup_steps": 500, "end_frozen": True,
+        "adam_eps": {"alarmwork:all": 1e-3, "simple_rnn": None}})
+    wired = configs.run_config("alarmwork", 2000, 100, DATA, "per_model", wiring="all")
+    plain = configs.run_config("simple_rnn", 2000, 100, DATA, "per_model")
+    assert wired["adam_eps"] == 1e-3 and "adam_eps" not in plain      # None: PyTorch's eps
+    assert wired["warmup_steps"] == plain["warmup_steps"] == 500
+    # each run is the run of the same settings given one by one, under the recipe's name
+    assert wired == configs.run_config("alarmwork", 2000, 100, DATA, "integrator", wiring="all",
+                                       warmup_steps=500, end_frozen=True, adam_eps=1e-3)
+    with pytest.raises(configs.ConfigError, match="sets adam-eps per model and names none for "
+                                                  "alarmwork; give --adam-eps"):
+        configs.run_config("alarmwork", 2000, 100, DATA, "per_model")
+    assert configs.run_config("alarmwork", 2000, 100, DATA, "per_model", adam_eps=1e-2)["adam_eps"] == 1e-2
+    assert "adam-eps alarmwork:all 0.001, simple_rnn none," in recipes.describe_recipe("per_model")

@@ -85,6 +85,9 @@ def resolve_recipe(model, seq_len, recipe, optimizer=None, lr=None, momentum=Non
     """{setting: value} of every training setting of one run of `model` (with `wiring`, for a
     clocked network) at `seq_len`."""
     values = recipes.RECIPES[recipe]
+    if isinstance(values["optimizer"], dict) or isinstance(values["momentum"], dict):
+        raise ConfigError(f"the {recipe} recipe sets its optimizer or momentum per model; a "
+                          "recipe sets them once, for every model")
     optimizer = optimizer or values["optimizer"]
     wiring = wiring if model in ENGINE_MODELS else "slower"     # the others have no wiring
     if lr is None:

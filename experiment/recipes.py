@@ -17,8 +17,9 @@ SEQ_LEN = "L"   # a setting that a recipe sets to each run's sequence length
 # descriptions of the recipes without them (in --help and in the results' captions) stay short
 UNSAID_WHEN_OFF = {"warmup_steps": 0, "adam_eps": None, "end_frozen": False}
 
-# "lr" is one rate, or a rate per model (the registry's names); any other setting may also be
-# one value per model ({rate_key: value}), which configs.resolve_recipe picks by the run's model. The modern rates are the
+# "lr" is one rate, or a rate per model (the registry's names); any other setting but the
+# optimizer and its momentum may also be one value per model ({rate_key: value}), which
+# configs.resolve_recipe picks by the run's model. The modern rates are the
 # winners of the sweep on dev data in results/reach/sweep/ (python -m studies.sweep_learning_rates);
 # SimpleRNN and Clockwork left the plateau at no rate there and keep the fallback 1e-3. The
 # integrator recipe's rates are chosen by its own sweep at L = 500 (results/reach/sweep_integrator/):
@@ -106,7 +107,7 @@ def describe_recipe(name):
             values = set(value.values())
             if values == {None} and key == "lr":
                 value = "not chosen yet"
-            elif len(values) == 1:
+            elif len(values) == 1 and key == "lr":
                 value = f"{shown(values.pop(), unset)} for every model"
             else:
                 value = ", ".join(f"{model} {shown(v, unset)}" for model, v in value.items())
@@ -124,4 +125,8 @@ def shown(value, unset):
     """One value of a recipe's setting as describe_recipe writes it: `unset` for None."""
     if value is None:
         return unset
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if value == SEQ_LEN:
+        return "L (each run's length)"
     return f"{value:g}" if isinstance(value, float) else str(value)

@@ -29,8 +29,9 @@ SeedSequence([2021, L'], spawn_key=(1,)), the second child of the data stream of
 .spawn(2)[1]), which numpy feeds the words [2021, L', 0, 0, 1]. A data set's words end with
 the highest word of its length, so the same words would need a length whose highest word is
 1: L = 1, which the generator refuses, or L >= 2^32, a sample of 32 GiB. No data set of any
-seed and length draws from this stream (distinct words could still give one stream only
-through a collision of numpy's 128-bit hash), which tests/test_generalise.py checks too.
+seed and length draws from this stream: numpy mixes a list of five words as given (a shorter
+list counts as padded with zeros to four words, so [S, L] and [S, L, 0, 0] are one stream),
+and only these five words give it; tests/test_generalise.py checks it too.
 
 The measures, per network and tested length: accuracy as the project scores it
 (training.accuracy: the share of samples with |y - t| < 0.1), the mean and the median |y - t|
@@ -326,13 +327,16 @@ def evaluate(networks, data_dir, samples=SAMPLES, threshold=SOLVED):
         x, t = test_set
         trained = config["seq_len"]
         steps = [state_step(r, trained) for r in STATE_RATIOS] if ratio == max(RATIOS) else []
+        steps = sorted(set(steps) | {seq_len})          # and the last: what the readout reads
         period = slow_period(config)
         y, counts, norms = run_network(network.model, x, batch_size(seq_len, ratio == 1), period,
                                        steps)
         row = {"place": place, **describe_network(network, threshold), "tested_L": seq_len,
                "ratio": ratio,
                "samples": len(x), **measures(y, torch.from_numpy(t), counts)}
-        if steps:
+        row["final_state_median"] = float(np.median(norms[seq_len].numpy()))
+        row["final_state_max"] = float(norms[seq_len].max())
+        if ratio == max(RATIOS):
             row.update(state_columns(norms, trained))
         rows.append(row)
     rows = pd.DataFrame(rows).sort_values(["place", "ratio"], kind="stable")   # network by network
@@ -346,7 +350,8 @@ def order_columns(rows):
              "accuracy", "mean_abs_error", "median_abs_error", "nonfinite", "record_test_accuracy",
              "threshold"]
     split = [f"{name}_{where}" for where in WHERE for name in ("accuracy", "n")]
-    states = [f"state_{what}_at_{r:g}L" for r in STATE_RATIOS for what in ("median", "max")]
+    states = ["final_state_median", "final_state_max"] + [
+        f"state_{what}_at_{r:g}L" for r in STATE_RATIOS for what in ("median", "max")]
     for column in split + states:
         if column not in rows:
             rows[column] = math.nan
@@ -426,13 +431,19 @@ def tick_table(rows):
 
 
 def state_table(rows):
-    """Per design and trained L, at 10L: the state's norm after L/2, L, 2L, 5L, 10L steps, the median
-    of the runs' medians and the largest of their largest."""
+    """Per design and trained L: the norm of the state the readout reads at the last step of the
+    samples of each tested length (the median of the runs' medians); and on the samples of
+    length 10L, that norm after L/2, L, 2L, 5L, 10L steps, the median of the runs' medians and
+    the largest of their largest."""
     lines = []
     for (name, trained, ratio), of_group in groups(rows):
         if ratio != max(RATIOS):
             continue
+        of_line = rows[(rows["design"] == name) & (rows["trained_L"] == trained)]
         line = {"design": name, "trained L": str(trained), "runs": str(len(of_group))}
+        line["median |state| at the last step of samples of length " + " / ".join(
+            ratio_text(r) + "L" for r in RATIOS)] = " / ".join(
+            short(of_line.loc[of_line["ratio"] == r, "final_state_median"].median()) for r in RATIOS)
         line["median |state| after L/2 / L / 2L / 5L / 10L"] = " / ".join(
             short(of_group[f"state_median_at_{r:g}L"].median()) for r in STATE_RATIOS)
         line["largest |state| after L/2 / L / 2L / 5L / 10L"] = " / ".join(
@@ -487,11 +498,15 @@ def report_text(rows, command, retrained=None):
                  f"{table(ticks)}\n")
     states = state_table(rows)
     if states:
-        text += (f"\nThe state beyond L: on the samples of length 10L, the norm of the state the "
-                 f"output layer reads (nn.RNN's and nn.LSTM's h, not the LSTM's cell state; a "
-                 f"clocked network's Layer_rec1 state z_0) after L/2, L, 2L, 5L and 10L steps; per "
-                 f"run the median and the largest over the samples, here the median of the "
-                 f"runs' medians and the largest of their largest (inf: float32 overflowed):\n\n"
+        text += (f"\nThe state the output layer reads (nn.RNN's and nn.LSTM's h, not the LSTM's "
+                 f"cell state; a clocked network's Layer_rec1 state z_0): first its norm at the "
+                 f"last step of the samples of each tested length, where the readout reads it "
+                 f"(the median over the samples, then over the runs); then, on the samples of "
+                 f"length 10L, its norm after L/2, L, 2L, 5L and 10L steps, per run the median "
+                 f"and the largest over the samples, here the median of the runs' medians and "
+                 f"the largest of their largest (inf: float32 overflowed). The markers of a "
+                 f"sample of length 10L fall in its steps [0, 5L) and [5L, 10L), so most of "
+                 f"those samples have met no marker yet after L or 2L steps:\n\n"
                  f"{table(states)}\n")
     if retrained is not None:
         text += reproduction_text(retrained)
@@ -665,13 +680,14 @@ def reproduction_text(rows):
               "same": "yes" if r.same else "no", "ladder's CPU": r.ladder_cpu}
              for r in rows.itertuples()]
     same = rows["same"]
+    here = ", ".join(sorted(set(rows["again_cpu"])))
     return (f"\nThe runs trained again against their ladder records: {int(same.sum())} of "
-            f"{len(rows)} give the record's test accuracy after the record's epochs. Trained on "
-            f"the CPU kind of their record ({rows['again_cpu'].iloc[0]} here, torch's capability "
-            f"included): {int(same[same_cpu].sum())} of {int(same_cpu.sum())}; on another kind: "
-            f"{int(same[~same_cpu].sum())} of {int((~same_cpu).sum())}. Float sums differ "
-            f"between CPU kernels, so a run trained on another kind may follow another path:"
-            f"\n\n{table(lines)}\n")
+            f"{len(rows)} give the record's test accuracy after the record's epochs. Trained "
+            f"again on {here} (torch's capability included): of the runs whose record was made "
+            f"on the same kind, {int(same[same_cpu].sum())} of {int(same_cpu.sum())} match; of "
+            f"those made on another kind, {int(same[~same_cpu].sum())} of "
+            f"{int((~same_cpu).sum())}. Float sums differ between CPU kernels, so a run trained "
+            f"on another kind may follow another path:\n\n{table(lines)}\n")
 
 
 def main(argv=None):

@@ -55,6 +55,10 @@ from studies.sweep_recipes import RESULTS_DIR as SWEEP_DIR
 LENGTHS = (*DEFAULT_LENGTHS, 10_000)    # the ladders' rungs, and the one above 5000
 SEEDS_PER_RUNG, EPOCHS = 5, 50          # the budget of a rung
 TRAINED_FROM = 2000                     # the sweep length whose kept weights are timed
+# the control of the subnormal timing: the all-wired AlarmworkNet under the assignment's
+# recipe at L = 100, whose backward pass reaches subnormals within a few hundred steps and
+# whose step they slowed 4x on an Intel Xeon (results/README.md, "Training speed")
+CONTROL = ("alarmwork:all", "assignment", 100)
 SOLVED_DEV = SOLVED_ACCURACY           # a sweep run that learned its length, on dev data
 RESULTS_DIR = os.path.join("results", "reach", "recipe_cost")
 FULL = {"lengths": list(LENGTHS), "repeats": 5, "step_seconds": 0.6, "subnormal_length": 1000,
@@ -122,13 +126,17 @@ def epoch_times(specs, lengths, candidate, repeats, step_seconds):
 def trained_record(spec, candidate, sweep_dir):
     """The path of the record of the network's first sweep run (by seed) at TRAINED_FROM under
     `candidate` whose dev accuracy reached SOLVED_DEV and whose weights are kept, or None."""
-    folder = os.path.join(sweep_dir, f"L{TRAINED_FROM}")
-    for record in sorted(runs.load_records(folder), key=lambda r: r["config"]["seed"]):
+    folder = os.path.join(sweep_dir, f"L{TRAINED_FROM}", "runs")
+    for path, record in sorted(runs.records_in(folder), key=lambda found: found[1]["config"]["seed"]):
         config = candidate_config(spec, TRAINED_FROM, candidate, record["config"]["seed"])
         if (configs.same_run({**config, "data": record["config"]["data"]}, record["config"])
                 and "weights_file" in record and (record["dev_accuracy"] or 0) >= SOLVED_DEV):
-            return runs.record_path(folder, record["config"])
+            return path
     return None
+
+
+class FlushUnsupported(RuntimeError):
+    """A CPU without the flags that flush subnormals to zero, in one line."""
 
 
 def flush_speedup(config, model, seq_len, repeats, step_seconds):
@@ -146,7 +154,9 @@ def flush_speedup(config, model, seq_len, repeats, step_seconds):
     try:
         for r in range(repeats + 1):                 # the first round is untimed
             for flushed in ((False, True) if r % 2 else (True, False)):
-                torch.set_flush_denormal(flushed)
+                if not torch.set_flush_denormal(flushed) and flushed:
+                    raise FlushUnsupported("this CPU cannot flush subnormals to zero (no "
+                                           "FTZ/DAZ): there is no speed-up to measure")
                 seconds = time_block(copies[flushed], batches, steps)
                 if r:
                     times[flushed].append(seconds)
@@ -156,8 +166,21 @@ def flush_speedup(config, model, seq_len, repeats, step_seconds):
     return 1e3 * float(np.median(times[False])), 1e3 * float(np.median(times[True])), ratio
 
 
-def subnormal_rows(specs, seq_len, candidate, repeats, step_seconds, sweep_dir):
+def subnormal_rows(specs, seq_len, candidate, repeats, step_seconds, sweep_dir, control=True):
+    """One row per network and start: the candidate's start, a trained network where the sweep
+    kept one; and, with `control`, the case in which subnormals were seen to cost time on
+    another CPU (CONTROL), so that a speed-up of 1 here tells this CPU's cost from the runs'."""
     rows = []
+    if control:
+        spec_text, recipe, length = CONTROL
+        spec = parse_model(spec_text)
+        config = configs.run_config(spec.name, length, 0, None, recipe, wiring=spec.wiring)
+        unflushed, flushed, ratio = flush_speedup(config, start_network(config), length, repeats,
+                                                  step_seconds)
+        rows.append({"model": spec_text, "recipe": recipe, "seq_len": length,
+                     "start": f"the {recipe} recipe's start (control)",
+                     "step_ms_unflushed": unflushed, "step_ms_flushed": flushed,
+                     "speedup": ratio})
     for spec in specs:
         config = candidate_config(spec, seq_len, candidate)
         starts = [("the recipe's start", start_network(config))]
@@ -168,7 +191,8 @@ def subnormal_rows(specs, seq_len, candidate, repeats, step_seconds, sweep_dir):
                            trained))
         for start, model in starts:
             unflushed, flushed, ratio = flush_speedup(config, model, seq_len, repeats, step_seconds)
-            rows.append({"model": str(spec), "seq_len": seq_len, "from": start,
+            rows.append({"model": str(spec), "recipe": f"{BASE} + {candidate}", "seq_len": seq_len,
+                         "start": start,
                          "step_ms_unflushed": unflushed, "step_ms_flushed": flushed,
                          "speedup": ratio})
     return pd.DataFrame(rows)
@@ -177,17 +201,23 @@ def subnormal_rows(specs, seq_len, candidate, repeats, step_seconds, sweep_dir):
 # ------------------------------------------------------------------------------ 3. memory
 
 def step_memory(spec_text, seq_len, candidate):
-    """(MiB before, MiB peak) resident in this process around one training step at `seq_len`;
-    run in a process of its own, so that the peak is the step's."""
+    """(MiB peak before, after one training step, after one evaluation of training.EVAL_BATCH
+    samples as a run scores its dev and test sets, their data drawn here included) resident in
+    this process at `seq_len`; run in a process of its own, so that the peaks are the step's
+    and the evaluation's."""
     torch.set_num_threads(1)
     limit_blas_to_one_thread()
     spec = parse_model(spec_text)
     config = candidate_config(spec, seq_len, candidate)
-    step = stepper(config, start_network(config))
+    model = start_network(config)
+    step = stepper(config, model)
     x, t = fixed_batches(seq_len, 1)[0]
     before = peak_mib()
     step(x, t)
-    return before, peak_mib()
+    after_step = peak_mib()
+    x_eval, t_eval = data.adding_problem(training.EVAL_BATCH, seq_len, np.random.default_rng(1))
+    training.evaluate(model, torch.from_numpy(x_eval), torch.from_numpy(t_eval))
+    return before, after_step, peak_mib()
 
 
 def peak_mib():
@@ -203,18 +233,20 @@ def peak_mib():
 
 
 def memory_rows(specs, seq_len, candidate, own_process=True):
-    """One row per network: the memory around one training step, each step in a process of
-    its own; without `own_process` (--quick) in this one, where the peak may be an earlier one's."""
+    """One row per network: the memory of one training step and of one evaluation, each network
+    in a process of its own; without `own_process` (--quick) in this one, where the peaks may
+    be an earlier network's."""
     rows = []
     for spec in specs:
         if own_process:
             with concurrent.futures.ProcessPoolExecutor(
                     1, mp_context=multiprocessing.get_context("spawn")) as pool:
-                before, peak = pool.submit(step_memory, str(spec), seq_len, candidate).result()
+                before, step, evaluation = pool.submit(step_memory, str(spec), seq_len,
+                                                       candidate).result()
         else:
-            before, peak = step_memory(str(spec), seq_len, candidate)
-        rows.append({"model": str(spec), "seq_len": seq_len, "process_mib": before,
-                     "step_mib": peak - before})
+            before, step, evaluation = step_memory(str(spec), seq_len, candidate)
+        rows.append({"model": str(spec), "seq_len": seq_len, "process_peak_mib": before,
+                     "step_mib": step - before, "evaluation_mib": evaluation - before})
     return pd.DataFrame(rows)
 
 
@@ -240,8 +272,8 @@ def report(command, candidate, times, subnormals, memory, memory_length):
     fmt = {"floatfmt": ".3g", "tablefmt": "github", "showindex": False}
     costs = plan(times)
     threshold = 1.2
-    verdict = {row.model: row.speedup > threshold for row in subnormals.itertuples()
-               if row.speedup > threshold}
+    verdict = [f"{row.model} under {row.recipe}, from {row.start}" for row in subnormals.itertuples()
+               if row.speedup > threshold]
     return (f"# What the ladders under `{candidate}` cost\n\n"
             f"Made by: `{command}` on {cpu_model()} ({os.cpu_count()} cores), load average "
             f"{load_average()} at the end, one torch thread, torch {torch.__version__}.\n\n"
@@ -251,16 +283,19 @@ def report(command, candidate, times, subnormals, memory, memory_length):
             f"## Subnormals\n\nSpeed-up of flushing subnormal floats to zero: the median of "
             f"the repeats' paired ratios (unflushed / flushed).\n\n"
             f"{tabulate(subnormals, headers='keys', **fmt)}\n\n"
-            + (f"Above {threshold}x: {', '.join(verdict)}.\n\n" if verdict else
+            + (f"Above {threshold}x: {'; '.join(verdict)}.\n\n" if verdict else
                f"No network trains more than {threshold}x faster with subnormals flushed.\n\n")
-            + f"## Memory at L = {memory_length}\n\nOne training step (batch 20) in a process "
-            f"of its own: the resident memory before it, and its peak above that.\n\n"
+            + f"## Memory at L = {memory_length}\n\nIn a process of its own: its peak resident "
+            f"memory before training, and how far above that one training step (batch 20) and "
+            f"then one evaluation of {training.EVAL_BATCH} samples (as a run scores its dev and "
+            f"test sets; their data drawn in the process included) raise it.\n\n"
             f"{tabulate(memory, headers='keys', **fmt)}\n\n"
             f"A data set of {sum(data.DEFAULT_SIZES.values()):,} samples at L = {memory_length} "
             f"takes {data_set_mib(memory_length):,.0f} MiB in memory as a run holds it.\n\n"
             f"## The plan at the budget's bound\n\n{SEEDS_PER_RUNG} seeds x {EPOCHS} epochs a "
-            f"rung, the longest first; {costs['cpu_hours'].sum():.1f} CPU hours in all, "
-            f"{costs['cpu_hours'].sum() / 2:.1f} h on two cores.\n\n"
+            f"rung, the dearest rungs first; {costs['cpu_hours'].sum():.1f} CPU hours in all, "
+            f"{costs['cpu_hours'].sum() / 2:.1f} h of wall time with both cores busy (the dev "
+            f"evaluation after each epoch, a few per cent more, is not counted).\n\n"
             f"{tabulate(costs, headers='keys', **fmt)}\n")
 
 
@@ -303,14 +338,14 @@ def main(argv=None):
     args = parse_args(argv)
     torch.set_num_threads(1)
     limit_blas_to_one_thread()
-    try:
-        check_writable(args.results_dir)
-    except OSError as error:
-        sys.exit(f"error: cannot write into '{args.results_dir}' ({error})")
+    check_writable(args.results_dir)                 # one line and exit where it cannot
     specs = [parse_model(text) for text in MODELS]
     times = epoch_times(specs, args.lengths, args.candidate, args.repeats, args.step_seconds)
-    subnormals = subnormal_rows(specs, args.subnormal_length, args.candidate, args.repeats,
-                                args.step_seconds, args.sweep_dir)
+    try:
+        subnormals = subnormal_rows(specs, args.subnormal_length, args.candidate, args.repeats,
+                                    args.step_seconds, args.sweep_dir)
+    except FlushUnsupported as error:
+        sys.exit(f"error: {error}")
     memory = memory_rows(specs, args.memory_length, args.candidate, own_process=not args.quick)
     command = shlex.join(["python", "-m", "studies.recipe_cost", *argv])
     text = report(command, args.candidate, times, subnormals, memory, args.memory_length)

@@ -176,3 +176,10 @@ def test_a_recipe_may_set_a_setting_per_model_as_it_sets_the_rates(monkeypatch):
         configs.run_config("alarmwork", 2000, 100, DATA, "per_model")
     assert configs.run_config("alarmwork", 2000, 100, DATA, "per_model", adam_eps=1e-2)["adam_eps"] == 1e-2
     assert "adam-eps alarmwork:all 0.001, simple_rnn none," in recipes.describe_recipe("per_model")
+    monkeypatch.setitem(recipes.RECIPES, "one_model", {
+        **recipes.RECIPES["integrator"], "end_frozen": {"alarmwork:all": True}})
+    assert recipes.describe_recipe("one_model").endswith("end-frozen alarmwork:all on")
+    monkeypatch.setitem(recipes.RECIPES, "per_model_sgd", {**recipes.RECIPES["assignment"],
+                                                           "momentum": {"lstm": 0.5}})
+    with pytest.raises(configs.ConfigError, match="sets its optimizer or momentum per model"):
+        configs.run_config("lstm", 10, 0, DATA, "per_model_sgd")

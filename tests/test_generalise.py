@@ -254,4 +254,6 @@ def test_a_run_trained_again_is_set_beside_its_ladder_record(tmp_path, monkeypat
     assert rows["ladder_test_accuracy"].isna().tolist() == [False, False, True]
     text = generalise.reproduction_text(rows)
     assert "1 of 2 give the record's test accuracy after the record's epochs" in text
-    assert "torch's capability included): 0 of 1; on another kind: 1 of 1." in text
+    assert ("Trained again on AMD EPYC, AVX2 (torch's capability included): of the runs whose "
+            "record was made on the same kind, 0 of 1 match; of those made on another kind, "
+            "1 of 1.") in text

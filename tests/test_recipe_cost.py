@@ -73,10 +73,13 @@ def test_the_plan_counts_the_budget_of_each_rung_longest_first():
     assert plan["total_hours"].iloc[-1] == pytest.approx((1 + 2 + 36) * 5 * 50 / 3600)
 
 
-def test_a_step_in_a_process_of_its_own_reports_its_memory():
+def test_a_step_and_an_evaluation_in_a_process_of_their_own_report_their_memory():
     rows = cost.memory_rows([parse_model("simple_rnn")], 1000, CANDIDATE)
-    # a batch of 20 at L = 1000: the saved states alone are 20 x 1000 x 50 float32 (3.8 MiB)
-    assert rows["process_mib"].iloc[0] > 50 and rows["step_mib"].iloc[0] > 2.5
+    # a batch of 20 at L = 1000: the saved states alone are 20 x 1000 x 50 float32 (3.8 MiB);
+    # nn.RNN's outputs for the 1000 samples of an evaluation, 1000 x 1000 x 50 (191 MiB)
+    row = rows.iloc[0]
+    assert row["process_peak_mib"] > 50 and row["step_mib"] > 2.5
+    assert row["evaluation_mib"] > 150
 
 
 def test_settings_other_than_the_defaults_write_into_a_folder_named_after_them(tmp_path,
@@ -85,3 +88,17 @@ def test_settings_other_than_the_defaults_write_into_a_folder_named_after_them(t
     assert cost.parse_args([]).results_dir == cost.RESULTS_DIR
     assert cost.parse_args(["--candidate", "warmup"]).results_dir == os.path.join(
         cost.RESULTS_DIR, "warmup")
+
+
+def test_a_cpu_that_cannot_flush_subnormals_is_said_and_subnormals_stay_computed(monkeypatch):
+    calls = []
+
+    def cannot_flush(on):
+        calls.append(on)
+        return False
+
+    monkeypatch.setattr(torch, "set_flush_denormal", cannot_flush)
+    config = cost.candidate_config(parse_model("simple_rnn"), 6, CANDIDATE)
+    with pytest.raises(cost.FlushUnsupported, match="cannot flush subnormals"):
+        cost.flush_speedup(config, cost.start_network(config), 6, repeats=1, step_seconds=0.005)
+    assert calls[-1] is False                     # turned off again on the way out

@@ -377,11 +377,13 @@ def groups(rows):
 
 
 def number(value, digits=1):
+    """A percentage as the tables write it, '-' for none."""
     missing = value is None or (isinstance(value, float) and math.isnan(value))
     return "-" if missing else f"{value:.{digits}f}"
 
 
 def short(value):
+    """A measure in three significant digits, '-' for none."""
     return "-" if math.isnan(value) else f"{value:.3g}"
 
 
@@ -409,6 +411,7 @@ def accuracy_table(rows):
 
 
 def group_size(values):
+    """The sizes of one tick group over the runs: '247', or a range '234-262'."""
     sizes = sorted(set(int(v) for v in values))
     return str(sizes[0]) if len(sizes) == 1 else f"{sizes[0]}-{sizes[-1]}"
 
@@ -467,6 +470,7 @@ def own_check(rows):
 
 
 def table(lines):
+    """Rows of text as a GitHub Markdown table."""
     return tabulate(lines, headers="keys", tablefmt="github", disable_numparse=True)
 
 

@@ -154,7 +154,7 @@ def plot_sweep(table, seq_len, path):
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description=f"Train each candidate recipe (the {BASE} recipe with a warm-up of the rate, "
-                    f"Adam's eps raised, the recurrence bounded) on seeds {', '.join(map(str, SEEDS))} at one length "
+                    f"and Adam's eps raised or the recurrence bounded) on seeds {', '.join(map(str, SEEDS))} at one length "
                     f"and choose each model's candidate by its dev accuracy. Candidates: "
                     + "; ".join(f"{n}: {describe_candidate(n)}" for n in CANDIDATES) + ".")
     parser.add_argument("--models", nargs="+", choices=MODELS, metavar="MODEL",

@@ -49,7 +49,7 @@ from lib.machine import cpu_model, load_average
 from studies.benchmark_training_speed import STEPS_PER_EPOCH, fixed_batches, time_block
 from studies.common import changed_settings, parse_model, results_folder
 from studies.reach import DEFAULT_LENGTHS
-from studies.sweep_recipes import BASE, CANDIDATES, MODELS, SEEDS
+from studies.sweep_recipes import BASE, CANDIDATES, MODELS
 from studies.sweep_recipes import RESULTS_DIR as SWEEP_DIR
 
 LENGTHS = (*DEFAULT_LENGTHS, 10_000)    # the ladders' rungs, and the one above 5000

@@ -28,6 +28,10 @@ from models import bound_recurrence_, build_model, chrono_init_, start_as_integr
 
 STOP_DEV_ACCURACY = 99.5  # per cent; training stops when dev accuracy is above this
 EVAL_BATCH = 1000
+# sample-steps an evaluation batch holds at most: batches of EVAL_BATCH samples up to L = 5000
+# (every length trained before this bound was set), 500 at L = 10,000, where a batch of 1000
+# would add 6-9 GiB to the run (results/reach/recipe_cost/)
+EVAL_STEPS = 5_000_000
 
 
 # ------------------------------------------------------------------------------ protocol
@@ -43,13 +47,28 @@ def should_stop(dev_accuracy):
     return dev_accuracy > STOP_DEV_ACCURACY
 
 
+def eval_batch(seq_len):
+    """Samples a batch of evaluation at length `seq_len`: EVAL_BATCH, or fewer where that many
+    would hold more than EVAL_STEPS sample-steps. A sample's output does not depend on the
+    others in its batch, but its last bits may depend on the batch's size (the matrix products
+    are blocked by it): about 1e-6 apart at L = 2000."""
+    return max(1, min(EVAL_BATCH, EVAL_STEPS // seq_len))
+
+
 @torch.no_grad()
-def evaluate(model, x, t):
-    """Accuracy of `model` on (x, t), in large batches and without building a graph."""
+def predict(model, x):
+    """The model's outputs on x, in batches of eval_batch(L) samples and without building a
+    graph: what evaluate scores."""
     model.eval()
-    y = torch.cat([model(x[i:i + EVAL_BATCH]) for i in range(0, len(x), EVAL_BATCH)])
+    batch = eval_batch(x.shape[1])
+    y = torch.cat([model(x[i:i + batch]) for i in range(0, len(x), batch)])
     model.train()
-    return accuracy(y, t)
+    return y
+
+
+def evaluate(model, x, t):
+    """Accuracy of `model` on (x, t), computed by predict."""
+    return accuracy(predict(model, x), t)
 
 
 # ------------------------------------------------------------------------------ one run

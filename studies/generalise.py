@@ -42,7 +42,7 @@ group. At 10L, the norm of the state the output layer reads (nn.RNN's and nn.LST
 state h, not the LSTM's cell state; Layer_rec1's z_0 of a clocked network, read as
 studies/collapse.py reads it) after steps L/2, L, 2L, 5L and 10L: the median and the largest over
 the samples. Evaluation is in batches of at most STEPS_PER_BATCH sample-steps (at the trained
-L, of training.EVAL_BATCH samples, as the run measured its test accuracy), on one thread.
+L, of training.eval_batch(L) samples, as the run measured its test accuracy), on one thread.
 
 Writes generalise.csv (one row per network and tested length), generalise.md and
 generalise.png into results/reach/generalise, or, for other --networks or --samples, into a
@@ -217,10 +217,10 @@ def own_test_split(data_dir, options):
 # ------------------------------------------------------------------------------ evaluation
 
 def batch_size(seq_len, trained_length):
-    """Samples a batch: at the trained length training.EVAL_BATCH, as the run's own test; else
-    at most STEPS_PER_BATCH sample-steps, so that 1000 samples at L = 50,000 fit in memory."""
+    """Samples a batch: at the trained length training.eval_batch's, as the run's own test;
+    else at most STEPS_PER_BATCH sample-steps, so that 1000 samples at L = 50,000 fit in memory."""
     if trained_length:
-        return training.EVAL_BATCH
+        return training.eval_batch(seq_len)
     return max(1, min(training.EVAL_BATCH, STEPS_PER_BATCH // seq_len))
 
 

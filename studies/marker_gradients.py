@@ -137,15 +137,6 @@ def accuracy_by_ticks(y, t, counts):
     return split
 
 
-def dev_predictions(model, x):
-    """The predictions the run's dev accuracy scores, computed as training.evaluate does."""
-    model.eval()
-    with torch.no_grad():
-        y = torch.cat([model(x[i:i + training.EVAL_BATCH]) for i in range(0, len(x), training.EVAL_BATCH)])
-    model.train()
-    return y
-
-
 class EpochProbe:
     """Called by the training step after every backward pass; measures at each epoch's start
     (the first batch's backward pass comes before the optimizer's step, so the weights are those
@@ -165,7 +156,7 @@ class EpochProbe:
                "unmarked": float(gradient[~(self.probe_x[:, :, 1] > 0.5)].mean())}
         if self.dev is not None:
             x_dev, t_dev = self.dev
-            y_dev = dev_predictions(model, x_dev)
+            y_dev = training.predict(model, x_dev)   # what the dev accuracy scores
             row["dev_accuracy_measured"] = training.accuracy(y_dev, t_dev)
             if self.period is not None:
                 row.update(tick_split(gradient, self.probe_x, self.period))

@@ -202,7 +202,7 @@ def subnormal_rows(specs, seq_len, candidate, repeats, step_seconds, sweep_dir, 
 
 def step_memory(spec_text, seq_len, candidate):
     """(MiB peak before, after one training step, after one evaluation of training.EVAL_BATCH
-    samples as a run scores its dev and test sets, their data drawn here included) resident in
+    samples, in batches of training.eval_batch(seq_len), as a run scores its dev and test sets, their data drawn here included) resident in
     this process at `seq_len`; run in a process of its own, so that the peaks are the step's
     and the evaluation's."""
     torch.set_num_threads(1)
@@ -288,7 +288,8 @@ def report(command, candidate, times, subnormals, memory, memory_length):
             + f"## Memory at L = {memory_length}\n\nIn a process of its own: its peak resident "
             f"memory before training, and how far above that one training step (batch 20) and "
             f"then one evaluation of {training.EVAL_BATCH} samples (as a run scores its dev and "
-            f"test sets; their data drawn in the process included) raise it.\n\n"
+            f"test sets: in batches of {training.eval_batch(memory_length)}; their data drawn in "
+            f"the process included) raise it.\n\n"
             f"{tabulate(memory, headers='keys', **fmt)}\n\n"
             f"A data set of {sum(data.DEFAULT_SIZES.values()):,} samples at L = {memory_length} "
             f"takes {data_set_mib(memory_length):,.0f} MiB in memory as a run holds it.\n\n"

@@ -3,13 +3,14 @@ on tiny data; and one committed run, retrained bit for bit."""
 import json
 import os
 
+import numpy as np
 import pytest
 import torch
 
 import generate_data_adding_problem as data
 from experiment import recipes, training
 from lib.machine import blas_kernel, cpu_model
-from models import MODELS
+from models import MODELS, build_model
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -462,3 +463,28 @@ def test_a_frozen_run_stopped_after_its_checkpoint_resumes_as_frozen(tiny_data, 
     resumed = training.train_run(config, arrays, show_progress=False, checkpoint=checkpoint)
     assert resumed["status"] == "frozen"
     assert without_times(resumed) == without_times(uninterrupted)
+
+
+def test_evaluation_batches_hold_at_most_eval_steps_sample_steps():
+    # every length trained before the bound keeps its batches of 1000; L = 10,000 gets 500
+    assert training.eval_batch(5000) == training.EVAL_BATCH == 1000
+    assert training.eval_batch(10_000) == 500
+    assert training.eval_batch(training.EVAL_STEPS * 2) == 1     # one sample is the least
+
+
+def test_evaluate_scores_the_outputs_of_its_batches_and_leaves_the_model_training(monkeypatch):
+    monkeypatch.setattr(training, "EVAL_STEPS", 30)                 # L = 10: 3 samples a batch
+    torch.manual_seed(0)
+    model = build_model("simple_rnn", 8, "bptt")
+    sizes = []
+    model.register_forward_pre_hook(lambda module, args: sizes.append(len(args[0])))
+    x, t = (torch.from_numpy(a) for a in data.adding_problem(7, 10, np.random.default_rng(3)))
+    with torch.no_grad():
+        whole = model(x)
+    sizes.clear()
+    y = training.predict(model, x)
+    assert sizes == [3, 3, 1] and model.training
+    torch.testing.assert_close(y, whole, rtol=0, atol=1e-6)
+    t_hit = whole.detach().clone()                   # targets the whole batch's outputs hit
+    t_hit[::2] += 0.5                                # and half of them missed
+    assert training.evaluate(model, x, t_hit) == pytest.approx(100 * 3 / 7)

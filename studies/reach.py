@@ -46,6 +46,9 @@ DEFAULT_RECIPES = tuple(name for name, values in recipes.RECIPES.items()
 # the clocked networks in which every layer reads every layer (SPEC.md, section 7) climb under
 # the integrator recipe only, and join the whole study once its sweep has chosen their rate
 WIRED_LADDERS = (("alarmwork:all", "integrator"), ("clockwork:all", "integrator"))
+# a recipe built to improve on another: each of its ladders is tested, rung by rung, against the
+# same network's ladder under that other recipe ({recipe: the recipe it is compared with})
+RECIPE_BASELINES = {}
 DEFAULT_LENGTHS = (10, 50, 100, 200, 500, 1000, 2000, 5000)
 DEFAULT_SEEDS = 5
 REACHED_FRACTION = 3 / 5     # a rung is reached when at least 3 of its 5 runs solve the task
@@ -339,32 +342,70 @@ def runs_rows(ladders, lengths):
     return pd.DataFrame(rows)
 
 
-def wiring_rows(ladders, runs_per_rung):
-    """Each all-wired ladder against the ladder of the same model, width, periods and recipe in
-    the slower wiring, at every rung where both trained all their runs: the solved counts and
-    Fisher's two-sided p; {label of the all-wired ladder: its rows}. A rung above the slower
-    ladder's stop was never trained there, so it is not compared."""
-    def key(ladder):
-        config = ladder.configs[min(ladder.configs)][0]
-        return ladder.model, ladder.hidden, ladder.recipe, tuple(config.get("periods") or ())
+def ladder_key(ladder, **changes):
+    """(model, width, periods, wiring, recipe) of a ladder, with `changes` made: the ladder a
+    comparison pairs it with has the same key but for the one setting compared."""
+    config = ladder.configs[min(ladder.configs)][0]
+    key = {"model": ladder.model, "hidden": ladder.hidden,
+           "periods": tuple(config.get("periods") or ()), "wiring": ladder.wiring,
+           "recipe": ladder.recipe}
+    return tuple({**key, **changes}.values())
 
-    slower = {key(ladder): ladder for ladder in ladders if ladder.wiring == "slower"}
+
+def pairs_differing_in(ladders, setting, partner_value):
+    """[(other, ladder)]: each ladder for which partner_value(ladder) names a value of `setting`
+    ("wiring" or "recipe"), paired with the ladder of that value and otherwise the same."""
+    by_key = {ladder_key(ladder): ladder for ladder in ladders}
+    pairs = []
+    for ladder in ladders:
+        value = partner_value(ladder)
+        other = by_key.get(ladder_key(ladder, **{setting: value})) if value else None
+        if other is not None:
+            pairs.append((other, ladder))
+    return pairs
+
+
+def compared_rows(pairs, runs_per_rung, headers, first=()):
+    """For each (other, ladder) pair, at every rung where both trained all their runs: the
+    solved counts and Fisher's two-sided p; {label of the ladder: its rows}. A rung above the
+    other ladder's stop was never trained there, so it is not compared. `headers` name the two
+    cells; `first(ladder)` gives the columns before them."""
     tables = {}
-    for wired in ladders:
-        other = slower.get(key(wired)) if wired.wiring == "all" else None
-        for seq_len in sorted(wired.configs) if other else []:
-            pair = [list(ladder.records.get(seq_len, {}).values()) for ladder in (other, wired)]
+    for other, ladder in pairs:
+        for seq_len in sorted(ladder.configs):
+            pair = [list(each.records.get(seq_len, {}).values()) for each in (other, ladder)]
             if min(map(len, pair)) < runs_per_rung:
                 continue
             accuracies = [[accuracy_of(r) for r in runs] for runs in pair]
             counts = [(sum(map(stats.solved, a)), len(a)) for a in accuracies]
             cells = [rung_cell(a, runs_per_rung, [r["epochs_run"] for r in runs])
                      for a, runs in zip(accuracies, pair)]
-            tables.setdefault(wired.label, []).append({
-                "recipe": wired.recipe, "L": seq_len,
-                "slower wiring: solved/runs (median epochs of the solved)": cells[0],
-                "all-wired": cells[1],
-                "Fisher's p": f"{stats.fisher_p(*counts[0], *counts[1]):.2g}"})
+            tables.setdefault(ladder.label, []).append({
+                **(first(ladder) if first else {}), "L": seq_len, headers[0]: cells[0],
+                headers[1]: cells[1], "Fisher's p": f"{stats.fisher_p(*counts[0], *counts[1]):.2g}"})
+    return tables
+
+
+def wiring_rows(ladders, runs_per_rung):
+    """Each all-wired ladder against the ladder of the same model, width, periods and recipe in
+    the slower wiring, rung by rung (compared_rows)."""
+    pairs = pairs_differing_in(ladders, "wiring",
+                               lambda ladder: "slower" if ladder.wiring == "all" else None)
+    return compared_rows(pairs, runs_per_rung,
+                         ("slower wiring: solved/runs (median epochs of the solved)", "all-wired"),
+                         first=lambda ladder: {"recipe": ladder.recipe})
+
+
+def recipe_rows(ladders, runs_per_rung):
+    """Each ladder of a recipe in RECIPE_BASELINES against the same network's ladder under the
+    recipe it is compared with, rung by rung (compared_rows); {(label, recipe, baseline): rows}."""
+    tables = {}
+    for recipe, baseline in RECIPE_BASELINES.items():
+        pairs = pairs_differing_in([ladder for ladder in ladders if ladder.recipe in (recipe, baseline)],
+                                   "recipe", lambda ladder: baseline if ladder.recipe == recipe else None)
+        headers = (f"{baseline}: solved/runs (median epochs of the solved)", recipe)
+        for label, rows in compared_rows(pairs, runs_per_rung, headers).items():
+            tables[label, recipe, baseline] = rows
     return tables
 
 
@@ -387,11 +428,14 @@ def write_reach_report(ladders, options, command, write=True):
             f"Every run: {training_samples(ladders)} training samples, batches of 20, at most {options.epochs} epochs, "
             f"early stop at dev accuracy above {training.STOP_DEV_ACCURACY:g} %.\n\n"
             f"{tabulate(lines, headers='keys', tablefmt='github', disable_numparse=True)}\n")
-    for wired, of_wired in wiring_rows(ladders, options.seeds).items():
-        text += (f"\n## {wired} against the slower wiring\n\nEvery rung both ladders trained in "
-                 f"full: the solved runs of each, and Fisher's exact test (two-sided p) of the "
-                 f"difference.\n\n"
-                 f"{tabulate(of_wired, headers='keys', tablefmt='github', disable_numparse=True)}\n")
+    sections = [(f"{wired} against the slower wiring", rows)
+                for wired, rows in wiring_rows(ladders, options.seeds).items()]
+    sections += [(f"{label}: {recipe} against {baseline}", rows)
+                 for (label, recipe, baseline), rows in recipe_rows(ladders, options.seeds).items()]
+    for title, rows in sections:
+        text += (f"\n## {title}\n\nEvery rung both ladders trained in full: the solved runs of "
+                 f"each, and Fisher's exact test (two-sided p) of the difference.\n\n"
+                 f"{tabulate(rows, headers='keys', tablefmt='github', disable_numparse=True)}\n")
     if not write:
         return text
     os.makedirs(options.results_dir, exist_ok=True)

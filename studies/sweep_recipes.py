@@ -1,8 +1,8 @@
 """Choose one recipe for every length, on dev data: candidates built on the integrator recipe.
 
     python -m studies.sweep_recipes                   # 3 networks x 3 candidates x 5 seeds at L = 2000
-    python -m studies.sweep_recipes --length 1000     # the same at L = 1000: the winner confirmed
     python -m studies.sweep_recipes --report          # rebuild sweep.md and sweep.csv
+    python -m studies.sweep_recipes --confirm         # each model's winner on the same seeds at L = 1000
 
 The integrator recipe's clocked networks solve L = 500 and lose L = 1000 and 2000: Adam's first
 steps pin their tanh output, and later their unbounded ReLU state grows (results/reach/collapse/).
@@ -26,7 +26,9 @@ import sys
 from matplotlib.figure import Figure
 from tabulate import tabulate
 
-from experiment import configs, recipes
+import pandas as pd
+
+from experiment import configs, recipes, stats
 from lib.atomic_files import atomic_write_text
 from lib.cli_types import given_options, refuse_repeats, sequence_length
 from studies.common import (add_study_arguments, parse_model, prepare_study, print_report,
@@ -50,6 +52,8 @@ CANDIDATES = {
 MODELS = ("alarmwork:all", "clockwork:all", "simple_rnn")
 SEEDS = (100, 101, 102, 103, 104)
 LENGTH = 2000
+CONFIRM_LENGTH = 1000
+CONFIRMED_RUNS = 3            # of 5, each with dev accuracy >= stats.SOLVED_ACCURACY
 RESULTS_DIR = os.path.join("results", "reach", "sweep_recipes")
 
 
@@ -84,12 +88,29 @@ def choose_candidates(table):
 # ------------------------------------------------------------------------------ runs
 
 def sweep_runs(options, data_options):
-    """[(candidate, configuration)] of every run, model by model, candidate by candidate."""
+    """[(candidate, configuration)] of every run, model by model, candidate by candidate; with
+    --confirm, each model's winner only (options.chosen)."""
     return [(name, configs.run_config(spec.name, options.length, seed, data_options[options.length],
                                       BASE, epochs=options.epochs, wiring=spec.wiring,
                                       **CANDIDATES[name]))
-            for spec in map(parse_model, options.models) for name in options.candidates
+            for spec in map(parse_model, options.models)
+            for name in (options.chosen.get(str(spec), ()) and [options.chosen[str(spec)]]
+                         if options.confirm else options.candidates)
             for seed in SEEDS]
+
+
+def chosen_at(folder):
+    """{model: its winning candidate} in a sweep folder's sweep.csv; a model not chosen yet is
+    left out. A missing or unreadable table ends the command in one line."""
+    path = os.path.join(folder, "sweep.csv")
+    try:
+        table = pd.read_csv(path)
+        chosen = table[table["chosen"].astype(bool)]
+        return {model: name for model, name in zip(chosen["model"], chosen["candidate"])
+                if name in CANDIDATES}
+    except (OSError, ValueError, KeyError) as error:
+        sys.exit(f"error: {path}: cannot read the sweep's choices ({error}); run the sweep at "
+                 f"L = {LENGTH} first")
 
 
 # ------------------------------------------------------------------------------ report
@@ -130,6 +151,48 @@ def write_sweep_report(records, names, options, command, write=True):
     return text
 
 
+def confirm_table(records, names):
+    """One row per model: its winner's dev accuracy per seed at the confirming length, the runs
+    with at least stats.SOLVED_ACCURACY, and whether they are CONFIRMED_RUNS or more."""
+    table = sweep_table(records, names)
+    solved = pd.Series([stats.solved(r["dev_accuracy"]) for r in records]).groupby(
+        [recipes.rate_key(r["config"]["model"], r["config"].get("wiring", "slower"))
+         for r in records], sort=False).sum()
+    table["solved"] = table["model"].map(solved).astype(int)
+    table["confirmed"] = (table["seeds"] == len(SEEDS)) & (table["solved"] >= CONFIRMED_RUNS)
+    return table
+
+
+def write_confirm_report(records, names, options, command, write=True):
+    """The confirmation's table as Markdown; with `write`, also confirm.md and confirm.csv."""
+    waiting = [m for m in options.models if m not in options.chosen]
+    table = (confirm_table(records, names) if records else
+             pd.DataFrame(columns=["model", "candidate", "label", "seeds", "mean_dev_accuracy",
+                                   "dev_accuracies", "diverged", "frozen", "mean_epochs",
+                                   "solved", "confirmed"]))
+    lines = [{"model": r.label, "winner at L = 2000": r.candidate, "dev % per seed": r.dev_accuracies,
+              "mean dev %": f"{r.mean_dev_accuracy:.1f}",
+              f"dev >= {stats.SOLVED_ACCURACY:g} %": f"{r.solved}/{r.seeds}",
+              "mean epochs": f"{r.mean_epochs:.1f}",
+              "confirmed": ("yes" if r.confirmed else "no") if r.seeds == len(SEEDS)
+              else f"{r.seeds} of {len(SEEDS)} runs saved"}
+             for r in table.itertuples()]
+    text = (f"# The winners at L = {LENGTH}, confirmed at L = {options.length}\n\n"
+            f"Made by: `{command}`\n\n"
+            f"Each model's winner on dev data at L = {LENGTH} ([the sweep](../L{LENGTH}/sweep.md)), "
+            f"trained on the same seeds ({', '.join(map(str, SEEDS))}) at L = {options.length}. "
+            f"It is confirmed where at least {CONFIRMED_RUNS} of its {len(SEEDS)} runs end with a "
+            f"dev accuracy of at least {stats.SOLVED_ACCURACY:g} %. No test accuracy is read.\n\n"
+            + (tabulate(lines, headers="keys", tablefmt="github", disable_numparse=True) + "\n"
+               if lines else "No model has a winner yet.\n")
+            + "".join(f"\n- {m}: not chosen at L = {LENGTH} yet" for m in waiting)
+            + ("\n" if waiting else ""))
+    if write:
+        atomic_write_text(os.path.join(options.results_dir, "confirm.csv"), table.to_csv(index=False))
+        atomic_write_text(os.path.join(options.results_dir, "confirm.md"), text)
+    return text
+
+
 def plot_sweep(table, seq_len, path):
     """Mean final dev accuracy of each candidate, one group of bars per model."""
     figure = Figure(figsize=(6.4, 4.2))
@@ -161,12 +224,25 @@ def parse_args(argv=None):
                         help=f"models to sweep, from {', '.join(MODELS)} (default: all)")
     parser.add_argument("--candidates", nargs="+", choices=list(CANDIDATES), metavar="NAME",
                         help=f"candidates to train, from {', '.join(CANDIDATES)} (default: all)")
-    parser.add_argument("--length", type=sequence_length, default=LENGTH,
-                        help="sequence length L of the sweep (default: %(default)s)")
+    parser.add_argument("--length", type=sequence_length,
+                        help=f"sequence length L of the sweep (default: {LENGTH}; with --confirm "
+                             f"{CONFIRM_LENGTH})")
+    parser.add_argument("--confirm", action="store_true",
+                        help=f"train each model's winner at L = {LENGTH} (the `chosen` column of "
+                             f"--sweep-dir's sweep.csv) on the same seeds at --length, and write "
+                             f"confirm.md and confirm.csv")
+    parser.add_argument("--sweep-dir", default=os.path.join(RESULTS_DIR, f"L{LENGTH}"),
+                        help="with --confirm: the folder of the sweep whose winners are confirmed "
+                             "(default: %(default)s)")
     add_study_arguments(parser, None, f"runs/ and sweep.{{csv,md,png}} (default: "
                                       f"{RESULTS_DIR}/L<length>)")
     options = parser.parse_args(argv)
     refuse_repeats(parser, options, [n for n in ("models", "candidates") if getattr(options, n)])
+    if options.confirm and options.candidates:
+        parser.error("--confirm trains each model's winner: it takes no --candidates")
+    options.length = options.length or (CONFIRM_LENGTH if options.confirm else LENGTH)
+    if options.confirm and options.length == LENGTH:
+        parser.error(f"--confirm: the winners are chosen at L = {LENGTH}; confirm them at another length")
     options.models = options.models or list(MODELS)
     options.candidates = options.candidates or list(CANDIDATES)
     own_folder = os.path.join(RESULTS_DIR, f"L{options.length}")
@@ -176,6 +252,7 @@ def parse_args(argv=None):
     options.narrowed = (os.path.normpath(options.results_dir) == os.path.normpath(own_folder)
                         and bool(options.given & {"models", "candidates", "epochs", "train",
                                                   "dev", "test"}))
+    options.chosen = chosen_at(options.sweep_dir) if options.confirm else {}
     return options
 
 
@@ -187,8 +264,12 @@ def main(argv=None):
     records = saved_or_trained([config for _, config in runs], options)
     found = [(name, record) for (name, _), record in zip(runs, records) if record]
     names, records = [name for name, _ in found], [record for _, record in found]
-    text = write_sweep_report(records, names, options, study_command("studies.sweep_recipes", argv),
-                              write=not options.narrowed)
+    command = study_command("studies.sweep_recipes", argv)
+    if options.confirm:
+        text = write_confirm_report(records, names, options, command, write=not options.narrowed)
+        print_report(text, options.narrowed, "confirm.md and confirm.csv")
+        return
+    text = write_sweep_report(records, names, options, command, write=not options.narrowed)
     print_report(text, options.narrowed, "sweep.md, sweep.csv and sweep.png")
 
 

@@ -181,6 +181,34 @@ def test_the_all_wired_ladder_is_tested_against_the_slower_wiring_at_every_rung_
     assert rows == expected
 
 
+def test_a_recipe_is_tested_against_its_baseline_at_every_rung_both_trained(
+        tiny_data, tmp_path, monkeypatch):
+    # the smaller rate solves L = 7, the integrator recipe's rate only L = 4
+    def run_worker(job):
+        config = job[0]
+        accuracy = 99.0 if config["seq_len"] <= (7 if config["lr"] == 1e-4 else 4) else 35.0
+        return {"config": config, "status": "finished", "diverged_epoch": None, "epochs_run": 3,
+                "dev_accuracy": accuracy, "test_accuracy": accuracy, "train_seconds": 0.0,
+                "history": [{"epoch": 0, "dev_accuracy": accuracy}]}
+    monkeypatch.setattr(grid, "run_worker", run_worker)
+    monkeypatch.setattr(reach, "RECIPE_BASELINES", {"integrator_smaller_rate": "integrator"})
+    argv = climb_argv(tiny_data, tmp_path)
+    argv[argv.index("lstm"):argv.index("--lengths")] = [
+        "simple_rnn", "--recipes", "integrator", "integrator_smaller_rate"]
+    reach.main(argv + ["--lengths", "4", "7", "9", "--seeds", "5"])
+    text = (tmp_path / "reach.md").read_text()
+    section = text.split("## SimpleRNN: integrator_smaller_rate against integrator", 1)[1]
+    header = next(line for line in section.splitlines() if line.startswith("| L "))
+    assert [cell.strip() for cell in header.split("|")[2:4]] == [
+        "integrator: solved/runs (median epochs of the solved)", "integrator_smaller_rate"]
+    rows = [[cell.strip() for cell in line.split("|")[1:-1]]
+            for line in section.splitlines() if line.startswith("| ") and line[2].isdigit()]
+    # 5/5 against 5/5: p = 1; 0/5 against 5/5: p = 2 / C(10, 5); L = 9, past the integrator
+    # ladder's stop, was never trained there and is not compared
+    assert rows == [["4", "5/5 (3 ep)", "5/5 (3 ep)", "1"], ["7", "0/5", "5/5 (3 ep)", "0.0079"]]
+    assert "against the slower wiring" not in text
+
+
 def test_a_diverged_run_is_a_failure_in_the_table_and_the_figure(tiny_data, tmp_path, monkeypatch):
     calls = []
     solves = scripted_trainer({"lstm": 7, "alarmwork": 7}, calls)

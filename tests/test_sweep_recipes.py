@@ -1,6 +1,7 @@
 """The sweep of candidate recipes: its rule reads dev accuracy only, every candidate is the
 integrator recipe plus its own settings, and a tiny sweep runs end to end."""
 import pandas as pd
+import pytest
 
 from experiment import configs, runs
 from studies import sweep_recipes as sweep
@@ -70,3 +71,44 @@ def test_a_tiny_sweep_trains_every_candidate_and_seed_and_its_report_rebuilds(ti
     assert "python -m studies.sweep_recipes --models simple_rnn" in (tmp_path / "sweep.md").read_text()
     sweep.main(argv + ["--report"])
     assert pd.read_csv(tmp_path / "sweep.csv").equals(table)
+
+
+def test_a_winner_is_confirmed_where_3_of_its_5_runs_reach_95_percent_dev_accuracy():
+    def confirmed(dev_accuracies):
+        records = [record("warmup", seed, dev) for seed, dev in zip(sweep.SEEDS, dev_accuracies)]
+        table = sweep.confirm_table(records, ["warmup"] * len(records))
+        return int(table["solved"].iloc[0]), bool(table["confirmed"].iloc[0])
+
+    assert confirmed([99.6, 95.0, 95.1, 40.0, None]) == (3, True)     # a diverged run fails
+    assert confirmed([99.6, 94.9, 95.1, 40.0, 99.0]) == (3, True)
+    assert confirmed([99.6, 94.9, 95.1, 40.0, 36.0]) == (2, False)
+    assert confirmed([99.6, 99.6, 99.6]) == (3, False)                # 3 of 5 runs saved so far
+
+
+def test_confirm_trains_each_models_winner_at_the_other_length_and_waits_for_the_others(
+        tiny_data, tmp_path):
+    chosen_dir = tmp_path / "L2000"
+    chosen_dir.mkdir()
+    pd.DataFrame({"model": ["simple_rnn", "simple_rnn", "alarmwork:all"],
+                  "candidate": ["warmup", "warmup_eps1e-3", "warmup"],
+                  "chosen": [False, True, False]}).to_csv(chosen_dir / "sweep.csv", index=False)
+    argv = ["--confirm", "--models", "simple_rnn", "alarmwork:all", "--sweep-dir", str(chosen_dir),
+            "--length", "4", "--epochs", "1", "--train", "60", "--dev", "20", "--test", "20",
+            "--data-dir", tiny_data, "--results-dir", str(tmp_path / "L4"), "--jobs", "1"]
+    sweep.main(argv)
+    table = pd.read_csv(tmp_path / "L4" / "confirm.csv")
+    assert list(table["model"]) == ["simple_rnn"] and list(table["candidate"]) == ["warmup_eps1e-3"]
+    assert int(table["seeds"].iloc[0]) == len(sweep.SEEDS)
+    saved = runs.load_records(str(tmp_path / "L4"))
+    assert len(saved) == len(sweep.SEEDS)
+    assert {(r["config"]["seq_len"], r["config"]["adam_eps"], r["config"]["warmup_steps"])
+            for r in saved} == {(4, 1e-3, sweep.WARMUP_STEPS)}
+    text = (tmp_path / "L4" / "confirm.md").read_text()
+    assert "- alarmwork:all: not chosen at L = 2000 yet" in text
+    assert "| simple_rnn" not in text and "| SimpleRNN" in text
+
+
+def test_confirm_without_a_sweep_table_is_a_one_line_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        sweep.main(["--confirm", "--sweep-dir", str(tmp_path)])
+    assert "cannot read the sweep's choices" in str(exit_.value) and "\n" not in str(exit_.value)

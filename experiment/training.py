@@ -137,8 +137,11 @@ def training_step(config, model, watch=None):
     the recurrent matrices back within their start's spectral norm (models.bound_recurrence_).
     `watch(model, x, loss)`, where given, looks at the model and its gradients after the
     backward pass and before clipping (studies.divergence); it must not change them.
-    `step.warmup` is the warm-up's scheduler (make_warmup), whose state a checkpoint keeps."""
+    `step.warmup` is the warm-up's scheduler (make_warmup), whose state a checkpoint keeps.
+    A `watch` with an attribute `optimizer` gets the run's optimizer in it, to read its state."""
     optimizer = make_optimizer(config, model.parameters())
+    if hasattr(watch, "optimizer"):
+        watch.optimizer = optimizer
     warmup = make_warmup(config, optimizer)
     loss_fn = nn.MSELoss()
     bounded = setting(config, "recurrent_bound") == "integrator"

@@ -27,8 +27,10 @@ none of the epochs before). --watch-from E (from1) records the batches of epoch 
 epochs before train unwatched. --dynamics (dynamics) adds, per batch, what drives the state:
 each recurrent matrix's spectral norm and largest |eigenvalue|, the growth per step of the
 whole recurrence's linear part (recurrence_radius), the state the output reads at L/4, L/2,
-3L/4 and its largest over the sequence, and the gradient and the training step's change of the
-parameters per group (recurrent, input, biases, output), with a table per epoch in the report:
+3L/4 and its largest over the sequence, the gradient and the training step's change of the
+parameters per group (recurrent, input, biases, output), and Adam's gradient scale per group
+against its eps (adam_scale: where the scale is below eps, eps damps the step), with a table
+per epoch in the report:
 
     python -m studies.collapse --length 2000 --seeds 100 --warmup-steps 500 --epochs 5 \
         --watch-from 1 --dynamics
@@ -130,11 +132,29 @@ def group_norms(pairs):
     return {group: math.sqrt(total) for group, total in squares.items()}
 
 
-def dynamics(model, x, states):
+def adam_scale(model, optimizer):
+    """{group: (median over its entries of Adam's gradient scale sqrt(v_hat), the share of its
+    entries whose scale is below eps)} before the coming step, or NaN before the first. Adam
+    moves an entry by lr * m_hat / (sqrt(v_hat) + eps): where sqrt(v_hat), the root mean square
+    of the entry's recent (clipped) gradients, is below eps, eps more than halves the step."""
+    eps, beta2 = optimizer.param_groups[0]["eps"], optimizer.param_groups[0]["betas"][1]
+    scales = {group: [] for group in GROUPS}
+    for name, parameter in model.named_parameters():
+        state = optimizer.state.get(parameter, {})
+        if "exp_avg_sq" not in state:
+            return {group: (math.nan, math.nan) for group in GROUPS}
+        correction = 1 - beta2 ** float(state["step"])
+        scales[group_of(name)].append((state["exp_avg_sq"].double() / correction).sqrt().reshape(-1))
+    return {group: (float(torch.cat(parts).median()), float((torch.cat(parts) < eps).double().mean()))
+            for group, parts in scales.items()}
+
+
+def dynamics(model, x, states, optimizer=None):
     """What --dynamics adds to a row, before the weights move: each recurrent matrix's spectral
     norm and largest |eigenvalue|, the whole recurrence's growth per step (recurrence_radius),
     the largest |z_0[t]| over the batch at t = L/4, L/2, 3L/4 (1-based steps) and over every
-    step, and each group's gradient norm. `states`: z_0 of every step (state_sequence)."""
+    step, each group's gradient norm, and with the run's Adam `optimizer` its adam_scale.
+    `states`: z_0 of every step (state_sequence)."""
     periods, _, _, W_rec = clocked_layers(model)
     row = {}
     finite = all(bool(torch.isfinite(W).all()) for _, W in W_rec)
@@ -153,6 +173,9 @@ def dynamics(model, x, states):
         row["state_peak"] = float(norms.max())
     row.update({f"grad_{g}": norm for g, norm in
                 group_norms((n, p.grad) for n, p in model.named_parameters()).items()})
+    if optimizer is not None and "betas" in optimizer.param_groups[0]:      # Adam or RAdam
+        for group, (scale, under_eps) in adam_scale(model, optimizer).items():
+            row[f"adam_scale_{group}"], row[f"under_eps_{group}"] = scale, under_eps
     return row
 
 
@@ -166,6 +189,7 @@ class Watcher:
         self.seed, self.batches_per_epoch, self.rows = seed, batches_per_epoch, []
         self.first_watched = watch_from * batches_per_epoch
         self.dynamics, self.calls, self.model, self.before = dynamics, 0, None, None
+        self.optimizer = None                 # the run's optimizer, set by training.training_step
 
     def __call__(self, model, x, loss):
         batch = self.calls
@@ -185,7 +209,7 @@ class Watcher:
             "pinned_fraction": float((torch.tanh(a_out).abs() == 1).double().mean())}
         if self.dynamics:
             self.finish()                                   # the last batch's step, made since
-            row.update(dynamics(model, x, states))
+            row.update(dynamics(model, x, states, self.optimizer))
             self.model = model
             self.before = [(n, p.detach().clone()) for n, p in model.named_parameters()]
         self.rows.append(row)
@@ -300,6 +324,11 @@ def epoch_rows(rows):
             f"{part[f'grad_{g}'].median():.3g}" for g in GROUPS)
         line["median step: rec / in / bias / out"] = " / ".join(
             f"{part[f'step_{g}'].median():.3g}" for g in GROUPS)
+        if "adam_scale_recurrent" in part:
+            line["median Adam scale: rec / in / bias / out"] = " / ".join(
+                f"{part[f'adam_scale_{g}'].median():.2g}" for g in GROUPS)
+            line["share under eps: rec / in / bias / out"] = " / ".join(
+                f"{100 * part[f'under_eps_{g}'].median():.0f} %" for g in GROUPS)
         lines.append(line)
     return lines
 
@@ -435,7 +464,12 @@ def main(argv=None):
                  f"at L: the median over the epoch's batches of their largest); gradient (before "
                  f"clipping) and step (the change of the parameters the training step made) are "
                  f"the norms of each group, recurrent (W_rec), input (W_in), biases (b_in) and "
-                 f"output (W_out, b_out), median over the epoch's batches.\n\n"
+                 f"output (W_out, b_out), median over the epoch's batches. Adam scale: Adam's "
+                 f"sqrt(v_hat) before the step, the root mean square of an entry's recent clipped "
+                 f"gradients, median over the group's entries; share under eps: the group's "
+                 f"entries whose scale is below Adam's eps, whose step eps more than halves "
+                 f"(Adam moves an entry by lr * m_hat / (sqrt(v_hat) + eps)); both median over "
+                 f"the epoch's batches.\n\n"
                  f"{tabulate(epoch_rows(rows), headers='keys', tablefmt='github', disable_numparse=True)}\n")
     write_outputs(args.results_dir, "collapse", rows, text, lambda path: plot(rows, title, path))
 

@@ -219,6 +219,31 @@ def test_the_dynamics_are_the_matrices_norms_the_states_and_the_gradients_and_st
     assert 0 < first["step_recurrent"] and first["step_recurrent"] != watcher.rows[1]["step_recurrent"]
 
 
+def test_adam_scale_is_the_root_mean_square_of_the_clipped_gradients_and_eps_splits_it():
+    torch.manual_seed(2)
+    config = configs.run_config("alarmwork", 9, 0, {}, "integrator", wiring="all", hidden=4,
+                                adam_eps=1e-3)
+    network = build_model("alarmwork", 4, nonlinearity="relu", wiring="all")
+    watcher = collapse.Watcher(seed=0, batches_per_epoch=5, dynamics=True)
+    _, step = training.training_step(config, network, watch=watcher)
+    clipped = []                     # the gradients Adam took: .grad after the step's clipping
+    for _ in range(4):
+        step(torch.rand(3, 9, 2), torch.rand(3, 1))
+        clipped.append({n: p.grad.detach().double().clone() for n, p in network.named_parameters()})
+    assert all(math.isnan(watcher.rows[0][f"adam_scale_{g}"]) for g in collapse.GROUPS)
+    beta2, shares = 0.999, []
+    for k, row in enumerate(watcher.rows[1:], start=1):          # k steps taken before this row
+        for group in collapse.GROUPS:
+            members = [n for n in clipped[0] if collapse.group_of(n) == group]
+            v = [sum((1 - beta2) * beta2 ** (k - 1 - i) * clipped[i][n] ** 2 for i in range(k))
+                 for n in members]
+            scale = torch.cat([(each / (1 - beta2 ** k)).sqrt().flatten() for each in v])
+            assert row[f"adam_scale_{group}"] == pytest.approx(float(scale.median()), rel=1e-5)
+            assert row[f"under_eps_{group}"] == pytest.approx(float((scale < 1e-3).double().mean()))
+            shares.append(row[f"under_eps_{group}"])
+    assert max(shares) > 0 and min(shares) < 1          # eps splits some group, and not all
+
+
 def linear_growth_per_step(periods, W_rec, wiring, periods_run=300):
     """The recurrence of the docstring of lib/bptt.py without f, one equation a line, run on a
     random start: the norm's growth over the last period, per step."""
@@ -262,3 +287,6 @@ def test_quick_collapse_with_the_candidates_options_records_the_dynamics(tmp_pat
     text = (tmp_path / "out" / "collapse.md").read_text()
     assert "Adam 0.0001, warm-up over 5 steps, eps 0.001, L = 30" in text
     assert "| W_rec1 norm / radius " in text and "0.500 / 0.500 → " in text
+    after_a_step = rows[rows["batch"] > 0]                  # each run's Adam has a state
+    assert after_a_step[["adam_scale_recurrent", "under_eps_output"]].notna().all().all()
+    assert "| median Adam scale: rec / in / bias / out " in text

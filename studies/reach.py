@@ -13,6 +13,10 @@ interrupted climb goes on where it stopped (--force retrains). Every ladder clim
 on a pool of --jobs worker processes, or on the workers of a Dask cluster (--scheduler): a
 ladder's next rung starts as soon as its last rung is decided.
 
+The whole study also climbs WIRED_LADDERS (the clocked networks in which every layer reads
+every layer) and LONG_LADDERS, which go one rung further, to L = 10,000 (LONG_RUNG), and each
+recipe of RECIPE_BASELINES is tested rung by rung against the recipe it was built to improve on.
+
 A model is a registry name, or name:P for another width than P = 50 per layer, e.g.
 clockwork:35 (Clockwork(1,2,4,8) with 35 units a layer has about AlarmworkNet's parameters).
 """
@@ -50,6 +54,10 @@ WIRED_LADDERS = (("alarmwork:all", "integrator"), ("clockwork:all", "integrator"
 # same network's ladder under that other recipe ({recipe: the recipe it is compared with})
 RECIPE_BASELINES = {}
 DEFAULT_LENGTHS = (10, 50, 100, 200, 500, 1000, 2000, 5000)
+# ladders that the whole study climbs one rung further, to LONG_RUNG, once they reach the last
+# of DEFAULT_LENGTHS: ((model, recipe), ...); the others stop at 5000, where no more cores go
+LONG_LADDERS = ()
+LONG_RUNG = 10_000
 DEFAULT_SEEDS = 5
 REACHED_FRACTION = 3 / 5     # a rung is reached when at least 3 of its 5 runs solve the task
 RESULTS_DIR = os.path.join("results", "reach")
@@ -109,6 +117,11 @@ class Ladder:
     wiring: str = "slower"
 
     @property
+    def lengths(self):
+        """The ladder's rungs, in climbing order."""
+        return sorted(self.configs)
+
+    @property
     def label(self):
         return report.model_label(self.configs[min(self.configs)][0])
 
@@ -123,13 +136,13 @@ class Ladder:
         self.records.setdefault(config["seq_len"], {})[config["seed"]] = record
 
 
-def make_ladder(spec, recipe, options, data_options):
-    """A ladder: the model (a ModelSpec), the recipe, every length and seed of the study. Its runs
-    live in the folder of the recipe they follow (ladder_folder), whichever recipe that shares
-    them is named."""
+def make_ladder(spec, recipe, options, data_options, lengths=None):
+    """A ladder: the model (a ModelSpec), the recipe, its lengths (default: the study's) and
+    every seed of the study. Its runs live in the folder of the recipe they follow
+    (ladder_folder), whichever recipe that shares them is named."""
     by_length = {L: [run_config(spec, L, seed, data_options[L], recipe, options)
                      for seed in range(options.seeds)]
-                 for L in options.lengths}
+                 for L in lengths or options.lengths}
     return Ladder(spec.name, spec.hidden, recipe, ladder_folder(spec, recipe, options), by_length,
                   wiring=spec.wiring)
 
@@ -149,17 +162,22 @@ def ladder_folder(spec, recipe, options):
 
 
 def chosen_pairs(options):
-    """(ModelSpec, recipe) of every ladder the command climbs: each model under each recipe; the
-    whole study (neither --models nor --recipes given) adds WIRED_LADDERS whose rate is chosen."""
-    pairs = [(spec, recipe) for recipe in options.recipes for spec in options.models]
+    """(ModelSpec, recipe, lengths) of every ladder the command climbs: each model under each
+    recipe, on the study's lengths; the whole study (neither --models nor --recipes given) adds
+    WIRED_LADDERS and LONG_LADDERS whose settings are chosen, a long ladder with LONG_RUNG
+    on top of the default lengths (unless --lengths is given)."""
+    lengths = list(options.lengths)
+    pairs = [(spec, recipe, lengths) for recipe in options.recipes for spec in options.models]
     if not options.given & {"models", "recipes"}:
-        for text, recipe in WIRED_LADDERS:
-            spec = parse_model(text)
-            try:
-                configs.resolve_recipe(spec.name, options.lengths[0], recipe, wiring=spec.wiring)
-            except configs.ConfigError:                 # its sweep has not chosen a rate yet
-                continue
-            pairs.append((spec, recipe))
+        longer = lengths + ([LONG_RUNG] if "lengths" not in options.given else [])
+        for ladders, ladder_lengths in ((WIRED_LADDERS, lengths), (LONG_LADDERS, longer)):
+            for text, recipe in ladders:
+                spec = parse_model(text)
+                try:
+                    configs.resolve_recipe(spec.name, lengths[0], recipe, wiring=spec.wiring)
+                except configs.ConfigError:             # its sweep has not chosen it yet
+                    continue
+                pairs.append((spec, recipe, ladder_lengths))
     return pairs
 
 
@@ -214,7 +232,7 @@ def climb(ladders, options):
 
     def advance(ladder):
         """Queue the runs of the ladder's next rung that are not saved yet."""
-        while (seq_len := next_rung(options.lengths, ladder.decided())) is not None:
+        while (seq_len := next_rung(ladder.lengths, ladder.decided())) is not None:
             if (id(ladder), seq_len) in queued:
                 return                               # still running
             queued.add((id(ladder), seq_len))
@@ -327,11 +345,11 @@ def climbed(ladder, lengths):
     return rungs
 
 
-def runs_rows(ladders, lengths):
+def runs_rows(ladders):
     """One row per run of every rung climbed: the data behind reach.md and reach.png."""
     rows = []
     for ladder in ladders:
-        for seq_len, by_seed in climbed(ladder, lengths).items():
+        for seq_len, by_seed in climbed(ladder, ladder.lengths).items():
             for seed, record in sorted(by_seed.items()):
                 accuracy = accuracy_of(record)
                 rows.append({"model": ladder.label, "recipe": ladder.recipe, "seq_len": seq_len,
@@ -412,7 +430,11 @@ def recipe_rows(ladders, runs_per_rung):
 def write_reach_report(ladders, options, command, write=True):
     """The reach table as text; with `write`, also reach.md, reach.csv (one row per run),
     reach.png and reach_curves.png (the top rungs' dev accuracy) under the results folder."""
-    summaries = [ladder_summary(ladder, list(options.lengths), options.seeds) for ladder in ladders]
+    summaries = [ladder_summary(ladder, ladder.lengths, options.seeds) for ladder in ladders]
+    recipe_names = list(dict.fromkeys([*options.recipes, *(ladder.recipe for ladder in ladders)]))
+    longer = sorted({L for ladder in ladders for L in ladder.lengths} - set(options.lengths))
+    also = [f"{ladder.label} under {ladder.recipe}" for ladder in ladders
+            if set(ladder.lengths) - set(options.lengths)]
     lines = [{"model": s["model"], "recipe": s["recipe"], "lr": f"{s['lr']:g}",
               "parameters": f"{s['parameters']:,}",
               "reach (longest L reached)": "none" if s["reach"] is None else str(s["reach"]),
@@ -422,9 +444,10 @@ def write_reach_report(ladders, options, command, write=True):
             f"A rung is one length L with {options.seeds} runs (seeds 0..{options.seeds - 1}); it "
             f"is reached when at least {runs_needed(options.seeds)} of them "
             f"solve the task (test accuracy >= {stats.SOLVED_ACCURACY:g} %). A ladder climbs "
-            f"{', '.join(map(str, options.lengths))} and stops after the first rung it does not "
-            f"reach; a rung whose first runs already decide it is reported as decided while its "
-            f"other runs train. Recipes: {'; '.join(f'{r}: {recipes.describe_recipe(r)}' for r in options.recipes)}. "
+            f"{', '.join(map(str, options.lengths))}"
+            + (f" (and {', '.join(map(str, longer))}: {'; '.join(also)})" if longer else "")
+            + f" and stops after the first rung it does not reach; a rung whose first runs already decide it is reported as decided while its "
+            f"other runs train. Recipes: {'; '.join(f'{r}: {recipes.describe_recipe(r)}' for r in recipe_names)}. "
             f"Every run: {training_samples(ladders)} training samples, batches of 20, at most {options.epochs} epochs, "
             f"early stop at dev accuracy above {training.STOP_DEV_ACCURACY:g} %.\n\n"
             f"{tabulate(lines, headers='keys', tablefmt='github', disable_numparse=True)}\n")
@@ -440,21 +463,20 @@ def write_reach_report(ladders, options, command, write=True):
         return text
     os.makedirs(options.results_dir, exist_ok=True)
     atomic_write_text(os.path.join(options.results_dir, "reach.md"), text)
-    runs = runs_rows(ladders, list(options.lengths))
+    runs = runs_rows(ladders)
     atomic_write_text(os.path.join(options.results_dir, "reach.csv"), runs.to_csv(index=False))
     if len(runs):
         plot_reach(runs, options, os.path.join(options.results_dir, "reach.png"))
-        plot_top_rungs(ladders, list(options.lengths), os.path.join(options.results_dir,
-                                                                    "reach_curves.png"))
+        plot_top_rungs(ladders, os.path.join(options.results_dir, "reach_curves.png"))
     return text
 
 
-def plot_top_rungs(ladders, lengths, path):
+def plot_top_rungs(ladders, path):
     """The dev-accuracy curves of every ladder's highest rung climbed, one panel per length:
     where the climbs end, do the runs learn slowly, stall, or learn and fall back?"""
     records, labels = [], []
     for ladder in ladders:
-        rungs = climbed(ladder, lengths)
+        rungs = climbed(ladder, ladder.lengths)
         if rungs:
             top = rungs[max(rungs)]
             records += [top[seed] for seed in sorted(top)]
@@ -474,7 +496,7 @@ def plot_reach(runs, options, path):
     run, which has no accuracy, is a cross at 0 and counts as 0 in the median, as the failure it
     is."""
     from matplotlib.figure import Figure   # imported when drawing: a worker never draws
-    recipe_names = list(options.recipes)
+    recipe_names = list(dict.fromkeys([*options.recipes, *runs["recipe"]]))   # long ladders' too
     figure = Figure(figsize=(5.6 * len(recipe_names), 4.4))
     panels = figure.subplots(1, len(recipe_names), sharey=True, squeeze=False)
     labels = list(dict.fromkeys(runs["model"]))
@@ -495,8 +517,9 @@ def plot_reach(runs, options, path):
             panel.plot(medians.index * shift, medians.values, color=f"C{i}", label=label)
         report.plot_solved_threshold(panel)
         panel.set_xscale("log")
-        panel.set_xticks(list(options.lengths))
-        panel.set_xticklabels([str(L) for L in options.lengths])
+        lengths = sorted(set(options.lengths) | set(runs["seq_len"]))
+        panel.set_xticks(lengths)
+        panel.set_xticklabels([str(L) for L in lengths])
         panel.minorticks_off()
         panel.set_title(f"recipe: {recipe}")
         panel.set_xlabel("sequence length L (log scale)")
@@ -563,10 +586,11 @@ def parse_args(argv=None):
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     options = parse_args(argv)
-    folders = {ladder_folder(spec, recipe, options) for spec, recipe in options.pairs}
-    data_options = prepare_study(options, options.lengths, sorted(folders))
-    ladders = distinct([make_ladder(spec, recipe, options, data_options)
-                        for spec, recipe in options.pairs])
+    folders = {ladder_folder(spec, recipe, options) for spec, recipe, _ in options.pairs}
+    lengths = sorted({L for _, _, of_ladder in options.pairs for L in of_ladder})
+    data_options = prepare_study(options, lengths, sorted(folders))
+    ladders = distinct([make_ladder(spec, recipe, options, data_options, of_ladder)
+                        for spec, recipe, of_ladder in options.pairs])
     for ladder in ladders:
         if options.force and not options.report:     # --force climbs again from nothing
             for rung in ladder.configs.values():

@@ -209,6 +209,31 @@ def test_a_recipe_is_tested_against_its_baseline_at_every_rung_both_trained(
     assert "against the slower wiring" not in text
 
 
+def test_a_long_ladder_climbs_one_rung_further_in_the_whole_study_only(tiny_data, tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(grid, "run_worker", scripted_trainer({"lstm": 9, "simple_rnn": 9}, calls))
+    monkeypatch.setattr(reach, "DEFAULT_MODELS", ("lstm",))
+    monkeypatch.setattr(reach, "DEFAULT_RECIPES", ("assignment",))
+    monkeypatch.setattr(reach, "DEFAULT_LENGTHS", (4, 7))
+    monkeypatch.setattr(reach, "WIRED_LADDERS", ())
+    monkeypatch.setattr(reach, "LONG_LADDERS", (("simple_rnn", "integrator"),))
+    monkeypatch.setattr(reach, "LONG_RUNG", 9)
+    argv = ["--seeds", "2", "--epochs", "1", "--train", "60", "--dev", "20", "--test", "20",
+            "--data-dir", tiny_data, "--jobs", "1"]
+    reach.main(argv + ["--results-dir", str(tmp_path / "whole")])
+    # every ladder solves every rung: nn.LSTM stops at the study's top, the long ladder goes on
+    assert sorted(calls) == sorted([("lstm", L, seed) for L in (4, 7) for seed in (0, 1)]
+                                   + [("simple_rnn", L, seed) for L in (4, 7, 9) for seed in (0, 1)])
+    text = (tmp_path / "whole" / "reach.md").read_text()
+    assert "climbs 4, 7 (and 9: SimpleRNN under integrator) and stops" in text
+    assert "integrator: optimizer adam" in text and "| SimpleRNN " in text
+    assert "4: 2/2 (1 ep), 7: 2/2 (1 ep), 9: 2/2 (1 ep)" in text
+    assert sorted(set(pd.read_csv(tmp_path / "whole" / "reach.csv")["seq_len"])) == [4, 7, 9]
+    calls.clear()
+    reach.main(argv + ["--results-dir", str(tmp_path / "given"), "--lengths", "4", "7"])
+    assert max(L for _, L, _ in calls) == 7                  # --lengths given: no rung above them
+
+
 def test_a_diverged_run_is_a_failure_in_the_table_and_the_figure(tiny_data, tmp_path, monkeypatch):
     calls = []
     solves = scripted_trainer({"lstm": 7, "alarmwork": 7}, calls)

@@ -93,10 +93,16 @@ def sweep_runs(options, data_options):
     return [(name, configs.run_config(spec.name, options.length, seed, data_options[options.length],
                                       BASE, epochs=options.epochs, wiring=spec.wiring,
                                       **CANDIDATES[name]))
-            for spec in map(parse_model, options.models)
-            for name in (options.chosen.get(str(spec), ()) and [options.chosen[str(spec)]]
-                         if options.confirm else options.candidates)
+            for spec in map(parse_model, options.models) for name in candidates_of(spec, options)
             for seed in SEEDS]
+
+
+def candidates_of(spec, options):
+    """The candidates a model trains: those of the command, or with --confirm its winner (none
+    while it has no winner yet)."""
+    if not options.confirm:
+        return options.candidates
+    return [options.chosen[str(spec)]] if str(spec) in options.chosen else []
 
 
 def chosen_at(folder):

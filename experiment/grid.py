@@ -268,10 +268,12 @@ def unique(configs):
     return list({run_key(config): config for config in configs}.values())
 
 
-def train_grid(configs, data_dir, results_dir, executor, force=False):
+def train_grid(configs, data_dir, results_dir, executor, force=False, needed=None):
     """Train every configuration without a saved record (all of them with `force`) on
     `executor` (as train_runs); returns (the records in the order of `configs`, the number of
-    runs trained)."""
+    runs trained). `needed(config, records)`, where given, is asked as each run is about to
+    start, with the records so far ({run key: record}): a run it declines is left untrained,
+    and its record in the list is None."""
     executor = LocalPool(executor) if isinstance(executor, int) else executor
     configs = unique(configs)
     looked = time.time_ns()            # a record saved from now on is another command's
@@ -291,6 +293,16 @@ def train_grid(configs, data_dir, results_dir, executor, force=False):
         todo.sort(key=lambda c: -c["seq_len"])  # longest runs first: less idle time at the end
     waiting = iter([(config, data_dir, results_dir) for config in todo])
     overall = tqdm(total=len(todo), desc="runs", unit="run", position=0, disable=len(todo) < 2)
+    declined = set()
+
+    def next_job():
+        for job in waiting:
+            if needed is None or needed(job[0], records):
+                return job
+            declined.add(run_key(job[0]))
+            overall.total -= 1
+            overall.refresh()
+        return None
 
     def on_record(job, record):
         save_record(results_dir, record)
@@ -299,7 +311,7 @@ def train_grid(configs, data_dir, results_dir, executor, force=False):
         overall.write(report.describe_run(record))
 
     try:
-        train_runs(lambda: next(waiting, None), on_record, executor, most=len(todo), since_ns=looked)
+        train_runs(next_job, on_record, executor, most=len(todo), since_ns=looked)
     except KeyboardInterrupt:
         overall.close()
         raise SystemExit(f"\ninterrupted: {len(records)} of {len(configs)} run(s) are saved in "
@@ -313,4 +325,5 @@ def train_grid(configs, data_dir, results_dir, executor, force=False):
         raise SystemExit(f"error: {error}; the {len(records)} finished run(s) are saved in "
                          f"{results_dir}/runs, and the same command goes on from there")
     overall.close()
-    return [records[run_key(c)] for c in configs], len(todo)
+    return ([None if run_key(c) in declined else records[run_key(c)] for c in configs],
+            len(todo) - len(declined))

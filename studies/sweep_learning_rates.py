@@ -209,13 +209,14 @@ def parse_args(argv=None):
     return options
 
 
-def saved_or_trained(todo, options):
+def saved_or_trained(todo, options, needed=None):
     """The records of the configurations `todo`, in their order: with --report those saved
     (None for a run not saved yet, said in one line; none saved ends the command in one line),
-    else every one, the missing ones trained first."""
+    else every one, the missing ones trained first, but those `needed` declines (None; as
+    grid.train_grid)."""
     if not options.report:
         return grid.train_grid(todo, options.data_dir, options.results_dir,
-                               cluster.executor_from(options), options.force)[0]
+                               cluster.executor_from(options), options.force, needed)[0]
     records = [find_record(options.results_dir, config) for config in todo]
     missing = records.count(None)
     if missing == len(todo):

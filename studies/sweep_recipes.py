@@ -16,10 +16,14 @@ longer change, and would stand still to the end of its budget.
 The rule is the learning-rate sweep's (studies/sweep_learning_rates.py): per model, the
 candidate with the highest mean dev accuracy at the end of training wins, ties going to fewer
 mean epochs (a frozen run counts its whole budget), then to the earlier candidate; where no
-candidate's mean leaves the plateau, none is chosen. Seeds 100-104 are kept apart from the
+candidate's mean leaves the plateau, none is chosen. A model's choice is made once its runs
+saved so far decide it: every candidate has all its runs, or could not reach the mean of a
+candidate that has them even if each of its runs still to train ended at 100 % (a rung of the
+reach study is decided alike); those runs are then not trained. Seeds 100-104 are kept apart from the
 study's 0..4, and no test accuracy is read.
 """
 import argparse
+import math
 import os
 import sys
 
@@ -29,6 +33,7 @@ from tabulate import tabulate
 import pandas as pd
 
 from experiment import configs, recipes, stats
+from experiment.runs import run_key as runs_key
 from lib.atomic_files import atomic_write_text
 from lib.cli_types import given_options, refuse_repeats, sequence_length
 from studies.common import (add_study_arguments, parse_model, prepare_study, print_report,
@@ -75,6 +80,22 @@ def sweep_table(records, names):
     return rate_sweep.sweep_table(records, "candidate", names)
 
 
+def best_case(row, seeds=len(SEEDS)):
+    """A candidate's mean dev accuracy if each of its runs not saved yet ended at 100 %."""
+    return (row["mean_dev_accuracy"] * row["seeds"] + 100.0 * (seeds - row["seeds"])) / seeds
+
+
+def open_candidates(table, model, candidates):
+    """The candidates of `model` whose runs not saved yet could still change its choice: all
+    of them but those with every run saved, and those whose best_case is below the mean of a
+    candidate with every run saved (a candidate with no run saved is open)."""
+    rows = table[table["model"] == model].set_index("candidate")
+    complete = rows[rows["seeds"] == len(SEEDS)]
+    lead = complete["mean_dev_accuracy"].max() if len(complete) else -math.inf
+    return [name for name in candidates if name not in rows.index
+            or (rows.loc[name, "seeds"] < len(SEEDS) and best_case(rows.loc[name]) >= lead)]
+
+
 def choose_candidates(table):
     """{model: (candidate or None, reason)} by the rule of this module's docstring."""
     order = {name: i for i, name in enumerate(CANDIDATES)}
@@ -95,6 +116,21 @@ def sweep_runs(options, data_options):
                                       **CANDIDATES[name]))
             for spec in map(parse_model, options.models) for name in candidates_of(spec, options)
             for seed in SEEDS]
+
+
+def still_needed(runs, options):
+    """needed(config, records) for grid.train_grid: whether a run's candidate is still open
+    (open_candidates) given the sweep's records saved so far."""
+    names = {runs_key(config): name for name, config in runs}
+
+    def needed(config, records):
+        found = [(names[key], record) for key, record in records.items() if key in names]
+        if not found:
+            return True
+        table = sweep_table([record for _, record in found], [name for name, _ in found])
+        model = recipes.rate_key(config["model"], config.get("wiring", "slower"))
+        return names[runs_key(config)] in open_candidates(table, model, options.candidates)
+    return needed
 
 
 def candidates_of(spec, options):
@@ -123,19 +159,26 @@ def chosen_at(folder):
 
 def write_sweep_report(records, names, options, command, write=True):
     """The table as Markdown; with `write`, also sweep.csv, sweep.md and sweep.png in the
-    length's folder. A model whose runs are not all saved yet gets no candidate."""
+    length's folder. A model gets its candidate once its saved runs decide it (open_candidates)."""
     table = sweep_table(records, names)
     runs_per_model = len(options.candidates) * len(SEEDS)
     saved = table.groupby("model", sort=False)["seeds"].sum()
-    complete = table[table["model"].map(saved) == runs_per_model]
+    decided = [m for m in saved.index if not open_candidates(table, m, options.candidates)]
+    complete = table[table["model"].isin(decided) & (table["seeds"] == len(SEEDS))]
     chosen = choose_candidates(complete)
+    declined = {m: [f"{r.candidate} ({len(SEEDS) - r.seeds})" for r in rows.itertuples()
+                    if r.seeds < len(SEEDS)]
+                for m, rows in table[table["model"].isin(decided)].groupby("model", sort=False)}
     table["chosen"] = [m in chosen and chosen[m][0] == c for m, c in zip(table["model"], table["candidate"])]
     lines = [{"model": r.label, "candidate": r.candidate, "dev % per seed": r.dev_accuracies,
               "mean dev %": f"{r.mean_dev_accuracy:.1f}", "frozen": r.frozen, "diverged": r.diverged,
               "mean epochs": f"{r.mean_epochs:.1f}", "chosen": "yes" if r.chosen else ""}
              for r in table.itertuples()]
     labels = dict(zip(table["model"], table["label"]))
-    choice = [f"- {labels[m]}: {c or 'none'} ({reason})" for m, (c, reason) in chosen.items()]
+    choice = [f"- {labels[m]}: {c or 'none'} ({reason})"
+              + (f"; runs not trained, as none could change the choice: {', '.join(declined[m])}"
+                 if declined[m] else "")
+              for m, (c, reason) in chosen.items()]
     choice += [f"- {labels[m]}: {n} of {runs_per_model} runs saved: not chosen yet"
                for m, n in saved.items() if m not in chosen]
     candidates = "\n".join(f"- `{name}`: {describe_candidate(name)}" for name in options.candidates)
@@ -145,8 +188,9 @@ def write_sweep_report(records, names, options, command, write=True):
             f"{candidates}\n\nand a run ends early once its gradient stays exactly 0 for a whole "
             f"epoch (frozen). Seeds {', '.join(map(str, SEEDS))}; dev accuracy at the end of "
             f"training (%); the highest mean wins, ties to fewer mean epochs (a frozen run counts "
-            f"{options.epochs}); where no mean reaches {PLATEAU_EXIT:g} %, none is chosen. "
-            f"No test accuracy is read.\n\n"
+            f"{options.epochs}); where no mean reaches {PLATEAU_EXIT:g} %, none is chosen. A "
+            f"candidate whose mean could not reach that of one with all its runs saved, even "
+            f"with its runs still to train at 100 %, trains no more. No test accuracy is read.\n\n"
             f"{tabulate(lines, headers='keys', tablefmt='github', disable_numparse=True)}\n\n"
             "Chosen:\n\n" + "\n".join(choice) + "\n")
     if not write:
@@ -267,7 +311,8 @@ def main(argv=None):
     options = parse_args(argv)
     data_options = prepare_study(options, [options.length], [options.results_dir])
     runs = sweep_runs(options, data_options)
-    records = saved_or_trained([config for _, config in runs], options)
+    records = saved_or_trained([config for _, config in runs], options,
+                               None if options.confirm else still_needed(runs, options))
     found = [(name, record) for (name, _), record in zip(runs, records) if record]
     names, records = [name for name, _ in found], [record for _, record in found]
     command = study_command("studies.sweep_recipes", argv)

@@ -3,7 +3,7 @@ integrator recipe plus its own settings, and a tiny sweep runs end to end."""
 import pandas as pd
 import pytest
 
-from experiment import configs, runs
+from experiment import configs, grid, runs
 from studies import sweep_recipes as sweep
 
 DATA = {"seed": 1234, "train": 60, "dev": 20, "test": 20}
@@ -112,3 +112,45 @@ def test_confirm_without_a_sweep_table_is_a_one_line_error(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
         sweep.main(["--confirm", "--sweep-dir", str(tmp_path)])
     assert "cannot read the sweep's choices" in str(exit_.value) and "\n" not in str(exit_.value)
+
+
+def test_a_candidate_stays_open_while_its_runs_still_to_train_could_reach_the_leaders_mean():
+    named = ([("warmup_eps1e-2", record("warmup_eps1e-2", seed, 88.0)) for seed in sweep.SEEDS]
+             + [("warmup_eps1e-3_bounded", record("warmup_eps1e-3_bounded", seed, 37.0))
+                for seed in (100, 101)]
+             + [("warmup", record("warmup", seed, 99.0)) for seed in (100, 101)])
+    table = sweep.sweep_table([r for _, r in named], [n for n, _ in named])
+    # bounded: (2 x 37 + 3 x 100) / 5 = 74.8 < 88; warmup: (2 x 99 + 300) / 5 = 99.6; eps1e-3:
+    # no run saved; eps1e-2: every run saved
+    assert sweep.open_candidates(table, "alarmwork:all", list(sweep.CANDIDATES)) == [
+        "warmup_eps1e-3", "warmup"]
+    assert sweep.best_case(table.set_index("candidate").loc["warmup_eps1e-3_bounded"]) == 74.8
+    one_missing = table[table["candidate"] != "warmup_eps1e-2"]       # no candidate complete
+    assert sweep.open_candidates(one_missing, "alarmwork:all", ["warmup", "warmup_eps1e-3_bounded"]) == [
+        "warmup", "warmup_eps1e-3_bounded"]
+
+
+def test_runs_that_cannot_change_the_choice_are_not_trained_and_the_model_is_chosen(
+        tiny_data, tmp_path, monkeypatch):
+    calls = []
+
+    def run_worker(job):                                 # warmup learns, warmup_eps1e-3 does not
+        config = job[0]
+        calls.append((config.get("adam_eps"), config["seed"]))
+        dev = 36.0 if config.get("adam_eps") else 99.0
+        return {"config": config, "status": "finished", "diverged_epoch": None, "epochs_run": 1,
+                "dev_accuracy": dev, "test_accuracy": dev, "train_seconds": 0.0,
+                "history": [{"epoch": 0, "dev_accuracy": dev}]}
+    monkeypatch.setattr(grid, "run_worker", run_worker)
+    argv = ["--models", "simple_rnn", "--candidates", "warmup", "warmup_eps1e-3", "--length", "4",
+            "--epochs", "1", "--train", "60", "--dev", "20", "--test", "20",
+            "--data-dir", tiny_data, "--results-dir", str(tmp_path), "--jobs", "1"]
+    sweep.main(argv)
+    # after one warmup_eps1e-3 run at 36 %, its best case (36 + 4 x 100) / 5 = 87.2 is under 99
+    assert calls == [(None, seed) for seed in sweep.SEEDS] + [(1e-3, 100)]
+    text = (tmp_path / "sweep.md").read_text()
+    assert ("- SimpleRNN: warmup (highest mean dev accuracy (99.0 %)); runs not trained, as none "
+            "could change the choice: warmup_eps1e-3 (4)") in text
+    calls.clear()
+    sweep.main(argv)                                     # the same command trains nothing more
+    assert calls == []

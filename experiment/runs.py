@@ -205,3 +205,19 @@ def remove_if_there(path):
     """Remove a file that another command sharing the folder may have removed first."""
     with contextlib.suppress(FileNotFoundError):
         os.remove(path)
+
+
+def rename_to_todays_key(path):
+    """Save the record in `path` under its run's key today, where a recipe added since renamed
+    the run (configs.normalize names a run after the first recipe it follows): the record and
+    its weights, unchanged but for the recipe's name, go under the new key, and the old files
+    are removed (save_record). Returns the record's path now."""
+    record = read_record(path)                          # its configuration in today's form
+    results_dir = os.path.dirname(os.path.dirname(path))
+    if record_path(results_dir, record["config"]) == path:
+        return path
+    if "weights_file" in record:                        # the same tensors, under the new key
+        record[weights.WEIGHTS] = weights.read_weights(path, record)
+        del record["weights_file"], record["weights_sha256"]
+    save_record(results_dir, record)
+    return record_path(results_dir, record["config"])

@@ -78,6 +78,30 @@ def test_a_record_named_before_a_recipe_was_added_is_still_read_and_found(tmp_pa
     assert runs.find_record(str(tmp_path), configs.run_config("lstm", 4, 1, None, recipe="modern_slow")) is None
 
 
+def test_a_record_renamed_by_a_recipe_added_since_moves_to_its_new_key_with_its_weights(
+        tmp_path, monkeypatch):
+    import torch
+    from experiment import weights
+    saved = configs.run_config("lstm", 4, 0, None, recipe="modern", lr=1e-4)
+    tensors = {"w": torch.arange(6.0).reshape(2, 3)}
+    runs.save_record(str(tmp_path), {"config": saved, "status": "finished", "test_accuracy": 97.0,
+                                     "history": [{"epoch": 0}], weights.WEIGHTS: dict(tensors)})
+    old_path = runs.record_path(str(tmp_path), saved)
+    assert runs.rename_to_todays_key(old_path) == old_path            # nothing renames it yet
+    add_modern_slow(monkeypatch)
+    new_path = runs.rename_to_todays_key(old_path)
+    renamed = configs.run_config("lstm", 4, 0, None, recipe="modern_slow")
+    assert new_path == runs.record_path(str(tmp_path), renamed) != old_path
+    assert files(tmp_path, ".json") == [os.path.basename(new_path)]
+    assert files(tmp_path, ".safetensors") == [runs.run_key(renamed) + ".safetensors"]
+    with open(new_path) as f:
+        raw = json.load(f)
+    assert raw["config"] == renamed and raw["test_accuracy"] == 97.0 and raw["history"] == [{"epoch": 0}]
+    loaded = weights.read_weights(new_path, raw)                      # its SHA-256 checked
+    assert torch.equal(loaded["w"], tensors["w"])
+    assert runs.rename_to_todays_key(new_path) == new_path
+
+
 # ------------------------------------------------------------------------------ a record renamed by a recipe added since
 # An LSTM run of the modern recipe at another rate follows no recipe, so it is named modern;
 # the recipe modern_slow, added later with exactly its settings, renames it. Every path that

@@ -42,10 +42,17 @@ from studies.common import (add_study_arguments, parse_model, prepare_study, pri
                             study_command)
 
 DEFAULT_MODELS = ("simple_rnn", "lstm", "alarmwork", "clockwork", "clockwork:35")
+# ladders that the whole study climbs one rung further, to LONG_RUNG, once they reach the last
+# of DEFAULT_LENGTHS: ((model, recipe), ...); the others stop at 5000, where no more cores go.
+# Their recipe climbs these ladders only
+LONG_LADDERS = ()
+LONG_RUNG = 10_000
 # every recipe whose learning rates are chosen (one joins the study when its sweep is complete),
-# but for a remedy that has not passed its check on dev data (studies.remedy)
+# but for a remedy that has not passed its check on dev data (studies.remedy) and the recipe of
+# LONG_LADDERS
 DEFAULT_RECIPES = tuple(name for name, values in recipes.RECIPES.items()
                         if name not in recipes.NOT_PASSED
+                        and name not in {recipe for _, recipe in LONG_LADDERS}
                         and (not isinstance(values["lr"], dict) or None not in values["lr"].values()))
 # the clocked networks in which every layer reads every layer (SPEC.md, section 7) climb under
 # the integrator recipe only, and join the whole study once its sweep has chosen their rate
@@ -54,10 +61,6 @@ WIRED_LADDERS = (("alarmwork:all", "integrator"), ("clockwork:all", "integrator"
 # same network's ladder under that other recipe ({recipe: the recipe it is compared with})
 RECIPE_BASELINES = {}
 DEFAULT_LENGTHS = (10, 50, 100, 200, 500, 1000, 2000, 5000)
-# ladders that the whole study climbs one rung further, to LONG_RUNG, once they reach the last
-# of DEFAULT_LENGTHS: ((model, recipe), ...); the others stop at 5000, where no more cores go
-LONG_LADDERS = ()
-LONG_RUNG = 10_000
 DEFAULT_SEEDS = 5
 REACHED_FRACTION = 3 / 5     # a rung is reached when at least 3 of its 5 runs solve the task
 RESULTS_DIR = os.path.join("results", "reach")

@@ -19,8 +19,16 @@ mean epochs (a frozen run counts its whole budget), then to the earlier candidat
 candidate's mean leaves the plateau, none is chosen. A model's choice is made once its runs
 saved so far decide it: every candidate has all its runs, or could not reach the mean of a
 candidate that has them even if each of its runs still to train ended at 100 % (a rung of the
-reach study is decided alike); those runs are then not trained. Seeds 100-104 are kept apart from the
-study's 0..4, and no test accuracy is read.
+reach study is decided alike); those runs are then not trained. Seeds 100-104 are kept apart
+from the study's 0..4, and no test accuracy is read.
+
+--confirm trains each model's winner (the `chosen` column of the L = 2000 folder's sweep.csv)
+on the same seeds at L = 1000: it is confirmed where at least 3 of its 5 runs end with a dev
+accuracy of at least 95 %, the reach study's rule for a rung (3 of 5 solved) read on dev data,
+and its runs stop once their first runs decide that. A winner that is not confirmed gives way
+to the next candidate in the order of the choice at L = 2000 whose mean there leaves the
+plateau, and so on: a model's recipe is the first candidate that holds at both lengths. The
+table is confirm.md and confirm.csv.
 """
 import argparse
 import math
@@ -33,7 +41,7 @@ from tabulate import tabulate
 import pandas as pd
 
 from experiment import configs, recipes, stats
-from experiment.runs import run_key as runs_key
+from experiment.runs import find_record, run_key as runs_key
 from lib.atomic_files import atomic_write_text
 from lib.cli_types import given_options, refuse_repeats, sequence_length
 from studies.common import (add_study_arguments, parse_model, prepare_study, print_report,
@@ -108,14 +116,14 @@ def choose_candidates(table):
 
 # ------------------------------------------------------------------------------ runs
 
-def sweep_runs(options, data_options):
-    """[(candidate, configuration)] of every run, model by model, candidate by candidate; with
-    --confirm, each model's winner only (options.chosen)."""
+def sweep_runs(options, data_options, models=None, candidates=None):
+    """[(candidate, configuration)] of every run, model by model, candidate by candidate: of the
+    command's models and candidates, or of those given."""
     return [(name, configs.run_config(spec.name, options.length, seed, data_options[options.length],
                                       BASE, epochs=options.epochs, wiring=spec.wiring,
                                       **CANDIDATES[name]))
-            for spec in map(parse_model, options.models) for name in candidates_of(spec, options)
-            for seed in SEEDS]
+            for spec in map(parse_model, models or options.models)
+            for name in candidates or options.candidates for seed in SEEDS]
 
 
 def still_needed(runs, options):
@@ -133,26 +141,57 @@ def still_needed(runs, options):
     return needed
 
 
-def candidates_of(spec, options):
-    """The candidates a model trains: those of the command, or with --confirm its winner (none
-    while it has no winner yet)."""
-    if not options.confirm:
-        return options.candidates
-    return [options.chosen[str(spec)]] if str(spec) in options.chosen else []
-
-
-def chosen_at(folder):
-    """{model: its winning candidate} in a sweep folder's sweep.csv; a model not chosen yet is
-    left out. A missing or unreadable table ends the command in one line."""
+def ranked_at(folder):
+    """{model: its candidates in the order of the choice (the chosen one first, then by mean dev
+    accuracy, ties to fewer mean epochs), those whose mean leaves the plateau} in a sweep
+    folder's sweep.csv; a model not chosen yet is left out. A missing or unreadable table ends
+    the command in one line."""
     path = os.path.join(folder, "sweep.csv")
     try:
         table = pd.read_csv(path)
-        chosen = table[table["chosen"].astype(bool)]
-        return {model: name for model, name in zip(chosen["model"], chosen["candidate"])
-                if name in CANDIDATES}
+        table = table.assign(chosen=table["chosen"].astype(bool),
+                             order=table["candidate"].map(list(CANDIDATES).index))
+        ranked = table.sort_values(["chosen", "mean_dev_accuracy", "mean_epochs", "order"],
+                                   ascending=[False, False, True, True], kind="stable")
+        return {model: [name for name, mean in zip(rows["candidate"], rows["mean_dev_accuracy"])
+                        if mean >= PLATEAU_EXIT]
+                for model, rows in ranked.groupby("model", sort=False) if rows["chosen"].any()}
     except (OSError, ValueError, KeyError) as error:
         sys.exit(f"error: {path}: cannot read the sweep's choices ({error}); run the sweep at "
                  f"L = {LENGTH} first")
+
+
+def confirmation(dev_accuracies, runs=len(SEEDS)):
+    """True once CONFIRMED_RUNS of a candidate's `runs` runs end with stats.SOLVED_ACCURACY dev
+    accuracy or more (a diverged run's None does not), False once too few runs are left for
+    that, None while its saved runs do not decide it."""
+    dev_accuracies = list(dev_accuracies)
+    solved = sum(stats.solved(a) for a in dev_accuracies)
+    if solved >= CONFIRMED_RUNS:
+        return True
+    if solved + runs - len(dev_accuracies) < CONFIRMED_RUNS:
+        return False
+    return None
+
+
+def confirm_runs(options, data_options):
+    """[(candidate, record)] of the confirmation: per model, its candidates in their rank
+    (options.ranked), each trained (with --report, read) until its runs decide it, up to the
+    first confirmed; a candidate left undecided (--report) ends the model's list."""
+    found = []
+    for model in options.models:
+        for name in options.ranked.get(model, []):
+            todo = [config for _, config in sweep_runs(options, data_options, [model], [name])]
+            if options.report:
+                records = [find_record(options.results_dir, config) for config in todo]
+            else:
+                records = saved_or_trained(todo, options, lambda config, saved: confirmation(
+                    r["dev_accuracy"] for r in saved.values()) is None)
+            saved = [record for record in records if record]
+            found += [(name, record) for record in saved]
+            if confirmation(r["dev_accuracy"] for r in saved) is not False:
+                break
+    return found
 
 
 # ------------------------------------------------------------------------------ report
@@ -202,39 +241,54 @@ def write_sweep_report(records, names, options, command, write=True):
 
 
 def confirm_table(records, names):
-    """One row per model: its winner's dev accuracy per seed at the confirming length, the runs
-    with at least stats.SOLVED_ACCURACY, and whether they are CONFIRMED_RUNS or more."""
+    """One row per (model, candidate) trained at the confirming length: its dev accuracy per
+    seed, the runs with at least stats.SOLVED_ACCURACY, and its confirmation (True, False, or
+    None while undecided)."""
     table = sweep_table(records, names)
-    solved = pd.Series([stats.solved(r["dev_accuracy"]) for r in records]).groupby(
-        [recipes.rate_key(r["config"]["model"], r["config"].get("wiring", "slower"))
-         for r in records], sort=False).sum()
-    table["solved"] = table["model"].map(solved).astype(int)
-    table["confirmed"] = (table["seeds"] == len(SEEDS)) & (table["solved"] >= CONFIRMED_RUNS)
+    by_row = {}
+    for record, name in zip(records, names):
+        config = record["config"]
+        by_row.setdefault((recipes.rate_key(config["model"], config.get("wiring", "slower")), name),
+                          []).append(record["dev_accuracy"])
+    keys = list(zip(table["model"], table["candidate"]))
+    table["solved"] = [sum(map(stats.solved, by_row[key])) for key in keys]
+    table["confirmed"] = [confirmation(by_row[key]) for key in keys]
     return table
 
 
 def write_confirm_report(records, names, options, command, write=True):
-    """The confirmation's table as Markdown; with `write`, also confirm.md and confirm.csv."""
-    waiting = [m for m in options.models if m not in options.chosen]
+    """The confirmation's table as Markdown, with each model's recipe: its first candidate
+    confirmed; with `write`, also confirm.md and confirm.csv."""
+    waiting = [m for m in options.models if m not in options.ranked]
     table = (confirm_table(records, names) if records else
              pd.DataFrame(columns=["model", "candidate", "label", "seeds", "mean_dev_accuracy",
                                    "dev_accuracies", "diverged", "frozen", "mean_epochs",
                                    "solved", "confirmed"]))
-    lines = [{"model": r.label, "winner at L = 2000": r.candidate, "dev % per seed": r.dev_accuracies,
-              "mean dev %": f"{r.mean_dev_accuracy:.1f}",
+    verdict = {True: "yes", False: "no", None: "not decided yet"}
+    lines = [{"model": r.label, "candidate": r.candidate,
+              f"rank at L = {LENGTH}": options.ranked[r.model].index(r.candidate) + 1,
+              "dev % per seed": r.dev_accuracies, "mean dev %": f"{r.mean_dev_accuracy:.1f}",
               f"dev >= {stats.SOLVED_ACCURACY:g} %": f"{r.solved}/{r.seeds}",
-              "mean epochs": f"{r.mean_epochs:.1f}",
-              "confirmed": ("yes" if r.confirmed else "no") if r.seeds == len(SEEDS)
-              else f"{r.seeds} of {len(SEEDS)} runs saved"}
+              "mean epochs": f"{r.mean_epochs:.1f}", "confirmed": verdict[r.confirmed]}
              for r in table.itertuples()]
+    labels = dict(zip(table["model"], table["label"]))
+    outcome = []
+    for model, rows in table.groupby("model", sort=False):
+        held = rows[[verdict is True for verdict in rows["confirmed"]]]
+        outcome.append(f"- {labels[model]}: " + (f"`{held['candidate'].iloc[0]}`" if len(held) else
+                                                 "none confirmed yet"))
     text = (f"# The winners at L = {LENGTH}, confirmed at L = {options.length}\n\n"
             f"Made by: `{command}`\n\n"
-            f"Each model's winner on dev data at L = {LENGTH} ([the sweep](../L{LENGTH}/sweep.md)), "
-            f"trained on the same seeds ({', '.join(map(str, SEEDS))}) at L = {options.length}. "
-            f"It is confirmed where at least {CONFIRMED_RUNS} of its {len(SEEDS)} runs end with a "
-            f"dev accuracy of at least {stats.SOLVED_ACCURACY:g} %. No test accuracy is read.\n\n"
+            f"Each model's candidates on dev data at L = {LENGTH} ([the sweep](../L{LENGTH}/sweep.md)), "
+            f"in the order of its choice, those whose mean leaves the plateau, trained on the same "
+            f"seeds ({', '.join(map(str, SEEDS))}) at L = {options.length} until one is confirmed: "
+            f"at least {CONFIRMED_RUNS} of its {len(SEEDS)} runs end with a dev accuracy of at "
+            f"least {stats.SOLVED_ACCURACY:g} % (a candidate's runs stop once their first runs "
+            f"decide it). No test accuracy is read.\n\n"
             + (tabulate(lines, headers="keys", tablefmt="github", disable_numparse=True) + "\n"
                if lines else "No model has a winner yet.\n")
+            + ("\nThe recipe's candidate, the first confirmed:\n\n" + "\n".join(outcome) + "\n"
+               if outcome else "")
             + "".join(f"\n- {m}: not chosen at L = {LENGTH} yet" for m in waiting)
             + ("\n" if waiting else ""))
     if write:
@@ -278,9 +332,9 @@ def parse_args(argv=None):
                         help=f"sequence length L of the sweep (default: {LENGTH}; with --confirm "
                              f"{CONFIRM_LENGTH})")
     parser.add_argument("--confirm", action="store_true",
-                        help=f"train each model's winner at L = {LENGTH} (the `chosen` column of "
-                             f"--sweep-dir's sweep.csv) on the same seeds at --length, and write "
-                             f"confirm.md and confirm.csv")
+                        help=f"train each model's winner at L = {LENGTH} (--sweep-dir's sweep.csv) "
+                             f"on the same seeds at --length, and the next candidates in turn "
+                             f"until one is confirmed; write confirm.md and confirm.csv")
     parser.add_argument("--sweep-dir", default=os.path.join(RESULTS_DIR, f"L{LENGTH}"),
                         help="with --confirm: the folder of the sweep whose winners are confirmed "
                              "(default: %(default)s)")
@@ -302,7 +356,7 @@ def parse_args(argv=None):
     options.narrowed = (os.path.normpath(options.results_dir) == os.path.normpath(own_folder)
                         and bool(options.given & {"models", "candidates", "epochs", "train",
                                                   "dev", "test"}))
-    options.chosen = chosen_at(options.sweep_dir) if options.confirm else {}
+    options.ranked = ranked_at(options.sweep_dir) if options.confirm else {}
     return options
 
 
@@ -310,10 +364,13 @@ def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     options = parse_args(argv)
     data_options = prepare_study(options, [options.length], [options.results_dir])
-    runs = sweep_runs(options, data_options)
-    records = saved_or_trained([config for _, config in runs], options,
-                               None if options.confirm else still_needed(runs, options))
-    found = [(name, record) for (name, _), record in zip(runs, records) if record]
+    if options.confirm:
+        found = confirm_runs(options, data_options)
+    else:
+        runs = sweep_runs(options, data_options)
+        records = saved_or_trained([config for _, config in runs], options,
+                                   still_needed(runs, options))
+        found = [(name, record) for (name, _), record in zip(runs, records) if record]
     names, records = [name for name, _ in found], [record for _, record in found]
     command = study_command("studies.sweep_recipes", argv)
     if options.confirm:

@@ -73,39 +73,64 @@ def test_a_tiny_sweep_trains_every_candidate_and_seed_and_its_report_rebuilds(ti
     assert pd.read_csv(tmp_path / "sweep.csv").equals(table)
 
 
-def test_a_winner_is_confirmed_where_3_of_its_5_runs_reach_95_percent_dev_accuracy():
-    def confirmed(dev_accuracies):
-        records = [record("warmup", seed, dev) for seed, dev in zip(sweep.SEEDS, dev_accuracies)]
-        table = sweep.confirm_table(records, ["warmup"] * len(records))
-        return int(table["solved"].iloc[0]), bool(table["confirmed"].iloc[0])
+def test_a_candidate_is_confirmed_once_3_of_its_5_runs_reach_95_percent_dev_and_refused_once_it_cannot():
+    assert sweep.confirmation([99.6, 95.0, 95.1]) is True           # decided by its first three
+    assert sweep.confirmation([99.6, 94.9, 95.1, 40.0, 99.0]) is True
+    assert sweep.confirmation([91.1, 98.5, 92.1, 91.1]) is False    # at most 2 of 5 now
+    assert sweep.confirmation([99.6, 94.9, 95.1, 40.0, None]) is False   # a diverged run fails
+    assert sweep.confirmation([99.6, 99.6, 36.0, 36.0]) is None      # the fifth decides
+    records = [record("warmup", seed, dev) for seed, dev in zip(sweep.SEEDS, [99.6, 90.0, 95.0, 36.0])]
+    table = sweep.confirm_table(records, ["warmup"] * len(records))
+    assert table[["seeds", "solved", "confirmed"]].values.tolist() == [[4, 2, None]]
 
-    assert confirmed([99.6, 95.0, 95.1, 40.0, None]) == (3, True)     # a diverged run fails
-    assert confirmed([99.6, 94.9, 95.1, 40.0, 99.0]) == (3, True)
-    assert confirmed([99.6, 94.9, 95.1, 40.0, 36.0]) == (2, False)
-    assert confirmed([99.6, 99.6, 99.6]) == (3, False)                # 3 of 5 runs saved so far
+
+def write_choice(folder, rows):
+    """A sweep.csv with the columns ranked_at reads: (model, candidate, mean dev, chosen)."""
+    folder.mkdir()
+    pd.DataFrame(rows, columns=["model", "candidate", "mean_dev_accuracy", "chosen"]).assign(
+        mean_epochs=30.0).to_csv(folder / "sweep.csv", index=False)
 
 
-def test_confirm_trains_each_models_winner_at_the_other_length_and_waits_for_the_others(
-        tiny_data, tmp_path):
-    chosen_dir = tmp_path / "L2000"
-    chosen_dir.mkdir()
-    pd.DataFrame({"model": ["simple_rnn", "simple_rnn", "alarmwork:all"],
-                  "candidate": ["warmup", "warmup_eps1e-3", "warmup"],
-                  "chosen": [False, True, False]}).to_csv(chosen_dir / "sweep.csv", index=False)
-    argv = ["--confirm", "--models", "simple_rnn", "alarmwork:all", "--sweep-dir", str(chosen_dir),
-            "--length", "4", "--epochs", "1", "--train", "60", "--dev", "20", "--test", "20",
-            "--data-dir", tiny_data, "--results-dir", str(tmp_path / "L4"), "--jobs", "1"]
+def test_candidates_are_ranked_as_chosen_and_those_on_the_plateau_left_out(tmp_path):
+    write_choice(tmp_path / "L2000", [
+        ("simple_rnn", "warmup", 99.0, False), ("simple_rnn", "warmup_eps1e-3", 70.0, False),
+        ("simple_rnn", "warmup_eps1e-2", 30.0, False), ("simple_rnn", "warmup_eps1e-3_bounded", 99.5, True),
+        ("alarmwork:all", "warmup", 99.0, False)])                  # no choice yet
+    assert sweep.ranked_at(tmp_path / "L2000") == {
+        "simple_rnn": ["warmup_eps1e-3_bounded", "warmup", "warmup_eps1e-3"]}
+
+
+def test_confirm_trains_the_winner_then_the_next_candidate_until_one_holds(tiny_data, tmp_path, monkeypatch):
+    calls = []
+
+    def run_worker(job):                                  # the winner fails here, the next holds
+        config = job[0]
+        calls.append((config.get("adam_eps"), config["seed"]))
+        dev = 91.0 if config.get("adam_eps") else 99.0
+        return {"config": config, "status": "finished", "diverged_epoch": None, "epochs_run": 1,
+                "dev_accuracy": dev, "test_accuracy": dev, "train_seconds": 0.0,
+                "history": [{"epoch": 0, "dev_accuracy": dev}]}
+    monkeypatch.setattr(grid, "run_worker", run_worker)
+    write_choice(tmp_path / "L2000", [("simple_rnn", "warmup_eps1e-3", 90.0, True),
+                                      ("simple_rnn", "warmup", 80.0, False),
+                                      ("simple_rnn", "warmup_eps1e-2", 70.0, False)])
+    argv = ["--confirm", "--models", "simple_rnn", "alarmwork:all", "--sweep-dir",
+            str(tmp_path / "L2000"), "--length", "4", "--epochs", "1", "--train", "60", "--dev", "20",
+            "--test", "20", "--data-dir", tiny_data, "--results-dir", str(tmp_path / "L4"), "--jobs", "1"]
     sweep.main(argv)
+    # three runs of the winner fail: 2 of 5 at most; three of the next hold: confirmed
+    assert calls == [(1e-3, 100), (1e-3, 101), (1e-3, 102), (None, 100), (None, 101), (None, 102)]
     table = pd.read_csv(tmp_path / "L4" / "confirm.csv")
-    assert list(table["model"]) == ["simple_rnn"] and list(table["candidate"]) == ["warmup_eps1e-3"]
-    assert int(table["seeds"].iloc[0]) == len(sweep.SEEDS)
+    assert table[["candidate", "seeds", "solved"]].values.tolist() == [
+        ["warmup_eps1e-3", 3, 0], ["warmup", 3, 3]]
+    assert table["confirmed"].tolist() == [False, True]
     saved = runs.load_records(str(tmp_path / "L4"))
-    assert len(saved) == len(sweep.SEEDS)
-    assert {(r["config"]["seq_len"], r["config"]["adam_eps"], r["config"]["warmup_steps"])
-            for r in saved} == {(4, 1e-3, sweep.WARMUP_STEPS)}
+    assert {r["config"]["seq_len"] for r in saved} == {4} and len(saved) == 6
     text = (tmp_path / "L4" / "confirm.md").read_text()
-    assert "- alarmwork:all: not chosen at L = 2000 yet" in text
-    assert "| simple_rnn" not in text and "| SimpleRNN" in text
+    assert "- SimpleRNN: `warmup`" in text and "- alarmwork:all: not chosen at L = 2000 yet" in text
+    calls.clear()
+    sweep.main(argv + ["--report"])                       # rebuilt from the records alone
+    assert calls == [] and pd.read_csv(tmp_path / "L4" / "confirm.csv").equals(table)
 
 
 def test_confirm_without_a_sweep_table_is_a_one_line_error(tmp_path, capsys):

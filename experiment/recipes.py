@@ -60,6 +60,14 @@ RECIPES["integrator_bounded"] = {**RECIPES["integrator"], "recurrent_bound": "in
 # rate, so its runs are the integrator recipe's.
 RECIPES["integrator_smaller_rate"] = {**RECIPES["integrator"],
                                       "lr": {**RECIPES["integrator"]["lr"], "simple_rnn": 1e-4}}
+# One recipe for every length: the integrator recipe, its rates included, with the rate warmed
+# up over the first 500 steps (one epoch of 10,000 samples), a run frozen for good ended early,
+# and Adam's eps per model: the first candidate, in the order of its sweep on dev data at L = 2000,
+# that holds at L = 1000 (results/reach/sweep_recipes/, python -m studies.sweep_recipes). A model
+# whose sweep has not decided yet names no eps: its runs need an explicit --adam-eps. Tests check
+# the settings against the sweep.
+RECIPES["integrator_warmup"] = {**RECIPES["integrator"], "warmup_steps": 500,
+                                "adam_eps": {"alarmwork:all": 1e-3}, "end_frozen": True}
 # remedies that have not passed their check on dev data (python -m studies.remedy): they
 # stay out of the reach study's default recipes
 NOT_PASSED = ("integrator_bounded",)

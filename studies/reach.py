@@ -45,7 +45,8 @@ DEFAULT_MODELS = ("simple_rnn", "lstm", "alarmwork", "clockwork", "clockwork:35"
 # ladders that the whole study climbs one rung further, to LONG_RUNG, once they reach the last
 # of DEFAULT_LENGTHS: ((model, recipe), ...); the others stop at 5000, where no more cores go.
 # Their recipe climbs these ladders only
-LONG_LADDERS = ()
+LONG_LADDERS = (("alarmwork:all", "integrator_warmup"), ("clockwork:all", "integrator_warmup"),
+                ("simple_rnn", "integrator_warmup"))
 LONG_RUNG = 10_000
 # every recipe whose learning rates are chosen (one joins the study when its sweep is complete),
 # but for a remedy that has not passed its check on dev data (studies.remedy) and the recipe of
@@ -59,7 +60,7 @@ DEFAULT_RECIPES = tuple(name for name, values in recipes.RECIPES.items()
 WIRED_LADDERS = (("alarmwork:all", "integrator"), ("clockwork:all", "integrator"))
 # a recipe built to improve on another: each of its ladders is tested, rung by rung, against the
 # same network's ladder under that other recipe ({recipe: the recipe it is compared with})
-RECIPE_BASELINES = {}
+RECIPE_BASELINES = {"integrator_warmup": "integrator"}
 DEFAULT_LENGTHS = (10, 50, 100, 200, 500, 1000, 2000, 5000)
 DEFAULT_SEEDS = 5
 REACHED_FRACTION = 3 / 5     # a rung is reached when at least 3 of its 5 runs solve the task

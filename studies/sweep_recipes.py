@@ -50,6 +50,7 @@ from studies import sweep_learning_rates as rate_sweep
 from studies.sweep_learning_rates import PLATEAU_EXIT, finish_figure, saved_or_trained
 
 BASE = "integrator"
+RECIPE = "integrator_warmup"     # the recipe the winners make (experiment/recipes.py)
 WARMUP_STEPS = 500               # one epoch of 10,000 samples in batches of 20
 # name: the settings each candidate adds to the integrator recipe, most promising first
 CANDIDATES = {

@@ -152,9 +152,14 @@ def test_the_early_end_of_frozen_runs_needs_data_set_order_and_the_cpu():
 
 
 def test_a_recipe_names_the_warmup_eps_and_early_end_only_where_it_turns_them_on(monkeypatch):
-    for name in recipes.RECIPES:
-        assert not {"warmup-steps", "adam-eps", "end-frozen"} & set(
-            recipes.describe_recipe(name).replace(",", "").split()), name
+    for name, values in recipes.RECIPES.items():
+        turned_on = {key.replace("_", "-") for key, off in recipes.UNSAID_WHEN_OFF.items()
+                     if values[key] != off}
+        named = {"warmup-steps", "adam-eps", "end-frozen"} & set(
+            recipes.describe_recipe(name).replace(",", "").split())
+        assert named == turned_on, name
+    assert recipes.describe_recipe("integrator_warmup").endswith(
+        "warmup-steps 500, adam-eps alarmwork:all 0.001, end-frozen on")
     monkeypatch.setitem(recipes.RECIPES, "long", {**recipes.RECIPES["integrator"], "warmup_steps": 500,
                                                   "adam_eps": 1e-3, "end_frozen": True})
     assert recipes.describe_recipe("long").endswith("warmup-steps 500, adam-eps 0.001, end-frozen on")

@@ -1,10 +1,13 @@
 """The sweep of candidate recipes: its rule reads dev accuracy only, every candidate is the
 integrator recipe plus its own settings, and a tiny sweep runs end to end."""
+import os
+
 import pandas as pd
 import pytest
 
-from experiment import configs, grid, runs
+from experiment import configs, grid, recipes, runs
 from studies import sweep_recipes as sweep
+from studies.common import parse_model
 
 DATA = {"seed": 1234, "train": 60, "dev": 20, "test": 20}
 
@@ -179,3 +182,21 @@ def test_runs_that_cannot_change_the_choice_are_not_trained_and_the_model_is_cho
     calls.clear()
     sweep.main(argv)                                     # the same command trains nothing more
     assert calls == []
+
+
+def test_the_recipe_for_every_length_holds_each_models_confirmed_candidate_and_only_those():
+    folder = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), sweep.RESULTS_DIR)
+    chosen = pd.read_csv(os.path.join(folder, f"L{sweep.LENGTH}", "sweep.csv"))
+    winners = dict(chosen[chosen["chosen"]][["model", "candidate"]].values)
+    checked = pd.read_csv(os.path.join(folder, f"L{sweep.CONFIRM_LENGTH}", "confirm.csv"))
+    held = checked[checked["confirmed"] == True]                       # noqa: E712 (NaN: undecided)
+    confirmed = dict(zip(held["model"], held["candidate"]))
+    named = recipes.RECIPES[sweep.RECIPE]["adam_eps"]
+    assert set(named) == set(confirmed) and set(confirmed) <= set(winners)
+    for model in named:
+        spec = parse_model(model)
+        for seq_len in (10, sweep.CONFIRM_LENGTH, sweep.LENGTH, 10_000):
+            from_recipe = configs.run_config(spec.name, seq_len, 100, DATA, sweep.RECIPE, wiring=spec.wiring)
+            from_sweep = configs.run_config(spec.name, seq_len, 100, DATA, sweep.BASE, wiring=spec.wiring,
+                                            **sweep.CANDIDATES[confirmed[model]])
+            assert from_recipe == from_sweep and from_sweep["recipe"] == sweep.RECIPE

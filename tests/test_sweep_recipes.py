@@ -87,6 +87,22 @@ def test_a_candidate_is_confirmed_once_3_of_its_5_runs_reach_95_percent_dev_and_
     assert table[["seeds", "solved", "confirmed"]].values.tolist() == [[4, 2, None]]
 
 
+def scripted_runs(monkeypatch, with_eps, without_eps=99.0):
+    """Runs that end at once with a dev accuracy of `with_eps` where their candidate sets
+    Adam's eps, else `without_eps`; returns the list of (eps, seed) of the runs trained."""
+    calls = []
+
+    def run_worker(job):
+        config = job[0]
+        calls.append((config.get("adam_eps"), config["seed"]))
+        dev = with_eps if config.get("adam_eps") else without_eps
+        return {"config": config, "status": "finished", "diverged_epoch": None, "epochs_run": 1,
+                "dev_accuracy": dev, "test_accuracy": dev, "train_seconds": 0.0,
+                "history": [{"epoch": 0, "dev_accuracy": dev}]}
+    monkeypatch.setattr(grid, "run_worker", run_worker)
+    return calls
+
+
 def write_choice(folder, rows):
     """A sweep.csv with the columns ranked_at reads: (model, candidate, mean dev, chosen)."""
     folder.mkdir()
@@ -104,16 +120,7 @@ def test_candidates_are_ranked_as_chosen_and_those_on_the_plateau_left_out(tmp_p
 
 
 def test_confirm_trains_the_winner_then_the_next_candidate_until_one_holds(tiny_data, tmp_path, monkeypatch):
-    calls = []
-
-    def run_worker(job):                                  # the winner fails here, the next holds
-        config = job[0]
-        calls.append((config.get("adam_eps"), config["seed"]))
-        dev = 91.0 if config.get("adam_eps") else 99.0
-        return {"config": config, "status": "finished", "diverged_epoch": None, "epochs_run": 1,
-                "dev_accuracy": dev, "test_accuracy": dev, "train_seconds": 0.0,
-                "history": [{"epoch": 0, "dev_accuracy": dev}]}
-    monkeypatch.setattr(grid, "run_worker", run_worker)
+    calls = scripted_runs(monkeypatch, with_eps=91.0)   # the winner fails here, the next holds
     write_choice(tmp_path / "L2000", [("simple_rnn", "warmup_eps1e-3", 90.0, True),
                                       ("simple_rnn", "warmup", 80.0, False),
                                       ("simple_rnn", "warmup_eps1e-2", 70.0, False)])
@@ -160,16 +167,7 @@ def test_a_candidate_stays_open_while_its_runs_still_to_train_could_reach_the_le
 
 def test_runs_that_cannot_change_the_choice_are_not_trained_and_the_model_is_chosen(
         tiny_data, tmp_path, monkeypatch):
-    calls = []
-
-    def run_worker(job):                                 # warmup learns, warmup_eps1e-3 does not
-        config = job[0]
-        calls.append((config.get("adam_eps"), config["seed"]))
-        dev = 36.0 if config.get("adam_eps") else 99.0
-        return {"config": config, "status": "finished", "diverged_epoch": None, "epochs_run": 1,
-                "dev_accuracy": dev, "test_accuracy": dev, "train_seconds": 0.0,
-                "history": [{"epoch": 0, "dev_accuracy": dev}]}
-    monkeypatch.setattr(grid, "run_worker", run_worker)
+    calls = scripted_runs(monkeypatch, with_eps=36.0)   # warmup learns, warmup_eps1e-3 does not
     argv = ["--models", "simple_rnn", "--candidates", "warmup", "warmup_eps1e-3", "--length", "4",
             "--epochs", "1", "--train", "60", "--dev", "20", "--test", "20",
             "--data-dir", tiny_data, "--results-dir", str(tmp_path), "--jobs", "1"]

@@ -46,6 +46,7 @@ from lib.atomic_files import atomic_write_text
 from lib.cli_types import given_options, refuse_repeats, sequence_length
 from studies.common import (add_study_arguments, parse_model, prepare_study, print_report,
                             study_command)
+from studies import reach
 from studies import sweep_learning_rates as rate_sweep
 from studies.sweep_learning_rates import PLATEAU_EXIT, finish_figure, saved_or_trained
 
@@ -67,7 +68,7 @@ MODELS = ("alarmwork:all", "clockwork:all", "simple_rnn")
 SEEDS = (100, 101, 102, 103, 104)
 LENGTH = 2000
 CONFIRM_LENGTH = 1000
-CONFIRMED_RUNS = 3            # of 5, each with dev accuracy >= stats.SOLVED_ACCURACY
+CONFIRMED_RUNS = reach.runs_needed(len(SEEDS))   # 3 of 5, as a rung of the reach study
 RESULTS_DIR = os.path.join("results", "reach", "sweep_recipes")
 
 
@@ -162,17 +163,13 @@ def ranked_at(folder):
                  f"L = {LENGTH} first")
 
 
-def confirmation(dev_accuracies, runs=len(SEEDS)):
-    """True once CONFIRMED_RUNS of a candidate's `runs` runs end with stats.SOLVED_ACCURACY dev
-    accuracy or more (a diverged run's None does not), False once too few runs are left for
-    that, None while its saved runs do not decide it."""
-    dev_accuracies = list(dev_accuracies)
-    solved = sum(stats.solved(a) for a in dev_accuracies)
-    if solved >= CONFIRMED_RUNS:
-        return True
-    if solved + runs - len(dev_accuracies) < CONFIRMED_RUNS:
-        return False
-    return None
+def confirmation(dev_accuracies):
+    """The reach study's rule for a rung (reach.rung_outcome) read on dev accuracy: True once
+    CONFIRMED_RUNS of a candidate's runs reach stats.SOLVED_ACCURACY (a diverged run's None
+    does not), False once too few runs are left for that, None while its saved runs do not
+    decide it."""
+    return {"reached": True, "missed": False, None: None}[
+        reach.rung_outcome(list(dev_accuracies), len(SEEDS))]
 
 
 def confirm_runs(options, data_options):
@@ -246,14 +243,12 @@ def confirm_table(records, names):
     seed, the runs with at least stats.SOLVED_ACCURACY, and its confirmation (True, False, or
     None while undecided)."""
     table = sweep_table(records, names)
-    by_row = {}
-    for record, name in zip(records, names):
-        config = record["config"]
-        by_row.setdefault((recipes.rate_key(config["model"], config.get("wiring", "slower")), name),
-                          []).append(record["dev_accuracy"])
-    keys = list(zip(table["model"], table["candidate"]))
-    table["solved"] = [sum(map(stats.solved, by_row[key])) for key in keys]
-    table["confirmed"] = [confirmation(by_row[key]) for key in keys]
+    dev = rate_sweep.run_rows(records).assign(candidate=list(names)).groupby(
+        ["model", "candidate"], sort=False)["dev_accuracy"]         # a diverged run counts 0
+    table["solved"] = [sum(map(stats.solved, dev.get_group(key)))
+                       for key in zip(table["model"], table["candidate"])]
+    table["confirmed"] = [confirmation(dev.get_group(key))
+                          for key in zip(table["model"], table["candidate"])]
     return table
 
 

@@ -22,8 +22,9 @@ the command has no --jobs or --scheduler.
 
 The recipe's candidates of studies/sweep_recipes.py go into the runs with --warmup-steps and
 --adam-eps (in the folder's name: warmup500, eps0.001); the record to compare with is then
-looked up in that sweep's folder of the length too (its runs also end once frozen, which changes
-none of the epochs before). --watch-from E (from1) records the batches of epoch E on only; the
+looked up in the ladders of the recipe that adopted them (integrator_warmup) and in that sweep's
+folder of the length too (their runs also end once frozen, which changes none of the epochs
+before). --watch-from E (from1) records the batches of epoch E on only; the
 epochs before train unwatched. --dynamics (dynamics) adds, per batch, what drives the state:
 each recurrent matrix's spectral norm and largest |eigenvalue|, the growth per step of the
 whole recurrence's linear part (recurrence_radius), the state the output reads at L/4, L/2,
@@ -56,6 +57,7 @@ from studies import divergence, sweep_recipes
 RESULTS_DIR = os.path.join("results", "reach", "collapse")
 LADDER_DIR = os.path.join("results", "reach")         # where the ladder's records are
 RECIPE = "integrator"                                  # the all-wired networks' recipe
+WARMUP_RECIPE = "integrator_warmup"                    # the recipe with the candidates' options
 CLOCKED = ("alarmwork", "clockwork")
 # the options that set a run's files apart, and their names in its folder: clockwork_all, lr3e-5,
 # L2000_warmup500_eps0.001
@@ -236,11 +238,13 @@ def watched_run(config, arrays, watch_from=0, dynamics=False):
 
 def saved_record(config, recipe_options):
     """The saved record of the run, or None: in the ladder's folder, and with the recipe's
-    candidates' options (`recipe_options`) also in studies.sweep_recipes' folder of the length,
-    whose runs end once frozen (end_frozen), as the same run's record may; the first found."""
+    candidates' options (`recipe_options`) also in the ladders of the recipe that adopted them
+    (WARMUP_RECIPE) and in studies.sweep_recipes' folder of the length, whose runs end once
+    frozen (end_frozen), as the same run's record may; the first found."""
     folders = [os.path.join(LADDER_DIR, RECIPE)]
     variants = [config]
     if recipe_options:
+        folders.append(os.path.join(LADDER_DIR, WARMUP_RECIPE))
         folders.append(os.path.join(sweep_recipes.RESULTS_DIR, f"L{config['seq_len']}"))
         variants.append(configs.normalize({**config, "end_frozen": True}))
     for folder in folders:

@@ -149,6 +149,24 @@ def test_a_sweep_run_is_compared_with_its_record_in_the_sweeps_folder(tmp_path, 
     assert collapse.summary_row(rows, record, saved)["saved run"].startswith("test ")
 
 
+def test_a_run_of_the_warmup_recipes_ladder_is_compared_with_its_record_there(tmp_path, monkeypatch):
+    options, arrays = tiny_data(tmp_path)
+    monkeypatch.setattr(collapse, "LADDER_DIR", str(tmp_path / "reach"))
+    monkeypatch.setattr(sweep_recipes, "RESULTS_DIR", str(tmp_path / "sweep"))
+    config = configs.run_config("alarmwork", 12, 0, options, "integrator", epochs=2, wiring="all",
+                                warmup_steps=3, adam_eps=1e-3)
+    laddered = configs.run_config("alarmwork", 12, 0, options, collapse.WARMUP_RECIPE, epochs=2,
+                                  wiring="all", warmup_steps=3)
+    assert laddered["recipe"] == "integrator_warmup" and laddered["adam_eps"] == 1e-3
+    runs.save_record(str(tmp_path / "reach" / collapse.WARMUP_RECIPE),
+                     training.train_run(laddered, arrays, show_progress=False))
+    assert collapse.saved_record(config, recipe_options=False) is None
+    saved = collapse.saved_record(config, recipe_options=True)
+    assert saved["config"] == laddered
+    record, _ = collapse.watched_run(config, arrays)
+    assert collapse.reproduces(record, saved) == "yes, dev accuracy equal at epochs 0-2"
+
+
 def test_watch_from_skips_the_earlier_epochs_rows_and_leaves_the_training_as_it_was(tmp_path):
     options, arrays = tiny_data(tmp_path)
     config = configs.run_config("clockwork", 12, 0, options, "integrator", epochs=3, wiring="all",

@@ -245,9 +245,11 @@ def outputs_and_states(model, x, steps):
 def run_network(model, x, batch, period=None, steps=()):
     """(y (N,), markers on a slow tick (N,) or None, {step: state norms (N,)}) of the network on
     the samples x (NumPy, (N, L, 2)), `batch` samples at a time; the tick counts where the
-    network has a clock (its slowest period), the state norms at `steps` where asked."""
+    network has a clock (its slowest period), the state norms at `steps` where asked. A state
+    that overflows is a result here (a non-finite output, counted), so NumPy's warnings of it in
+    the bptt engine's forward pass are not printed."""
     ys, counts, norms = [], [], {step: [] for step in steps}
-    with torch.no_grad():
+    with torch.no_grad(), np.errstate(over="ignore", invalid="ignore"):
         for i in range(0, len(x), batch):
             x_batch = torch.from_numpy(x[i:i + batch])
             if steps:

@@ -132,39 +132,33 @@ def test_a_watch_from_past_the_last_epoch_is_an_argparse_error(capsys):
     assert stop.value.code == 2 and "--watch-from 2 watches no epoch of 2" in capsys.readouterr().err
 
 
-def test_a_sweep_run_is_compared_with_its_record_in_the_sweeps_folder(tmp_path, monkeypatch):
+@pytest.mark.parametrize("where", ["sweep", "ladder"])
+def test_a_run_with_the_sweeps_options_is_compared_with_its_record_where_it_was_saved(
+        tmp_path, monkeypatch, where):
+    """In the sweep's folder of the length (a candidate's run), or in the ladders of the recipe
+    that adopted the candidate (integrator_warmup): the same run under another recipe's name."""
     options, arrays = tiny_data(tmp_path)
     monkeypatch.setattr(collapse, "LADDER_DIR", str(tmp_path / "reach"))
     monkeypatch.setattr(sweep_recipes, "RESULTS_DIR", str(tmp_path / "sweep"))
     config = configs.run_config("alarmwork", 12, 100, options, "integrator", epochs=2, wiring="all",
                                 warmup_steps=3, adam_eps=1e-3)
-    swept = configs.run_config("alarmwork", 12, 100, options, "integrator", epochs=2, wiring="all",
-                               **sweep_recipes.CANDIDATES["warmup_eps1e-3"] | {"warmup_steps": 3})
-    runs.save_record(str(tmp_path / "sweep" / "L12"), training.train_run(swept, arrays, show_progress=False))
+    if where == "sweep":
+        saved_config = configs.run_config("alarmwork", 12, 100, options, "integrator", epochs=2,
+                                          wiring="all", **sweep_recipes.CANDIDATES["warmup_eps1e-3"]
+                                          | {"warmup_steps": 3})
+        folder = tmp_path / "sweep" / "L12"
+    else:
+        saved_config = configs.run_config("alarmwork", 12, 100, options, collapse.WARMUP_RECIPE,
+                                          epochs=2, wiring="all", warmup_steps=3)
+        assert saved_config["recipe"] == "integrator_warmup" and saved_config["adam_eps"] == 1e-3
+        folder = tmp_path / "reach" / collapse.WARMUP_RECIPE
+    runs.save_record(str(folder), training.train_run(saved_config, arrays, show_progress=False))
     assert collapse.saved_record(config, recipe_options=False) is None
     saved = collapse.saved_record(config, recipe_options=True)
-    assert saved["config"] == swept
+    assert saved["config"] == saved_config
     record, rows = collapse.watched_run(config, arrays)
     assert collapse.reproduces(record, saved) == "yes, dev accuracy equal at epochs 0-2"
     assert collapse.summary_row(rows, record, saved)["saved run"].startswith("test ")
-
-
-def test_a_run_of_the_warmup_recipes_ladder_is_compared_with_its_record_there(tmp_path, monkeypatch):
-    options, arrays = tiny_data(tmp_path)
-    monkeypatch.setattr(collapse, "LADDER_DIR", str(tmp_path / "reach"))
-    monkeypatch.setattr(sweep_recipes, "RESULTS_DIR", str(tmp_path / "sweep"))
-    config = configs.run_config("alarmwork", 12, 0, options, "integrator", epochs=2, wiring="all",
-                                warmup_steps=3, adam_eps=1e-3)
-    laddered = configs.run_config("alarmwork", 12, 0, options, collapse.WARMUP_RECIPE, epochs=2,
-                                  wiring="all", warmup_steps=3)
-    assert laddered["recipe"] == "integrator_warmup" and laddered["adam_eps"] == 1e-3
-    runs.save_record(str(tmp_path / "reach" / collapse.WARMUP_RECIPE),
-                     training.train_run(laddered, arrays, show_progress=False))
-    assert collapse.saved_record(config, recipe_options=False) is None
-    saved = collapse.saved_record(config, recipe_options=True)
-    assert saved["config"] == laddered
-    record, _ = collapse.watched_run(config, arrays)
-    assert collapse.reproduces(record, saved) == "yes, dev accuracy equal at epochs 0-2"
 
 
 def test_watch_from_skips_the_earlier_epochs_rows_and_leaves_the_training_as_it_was(tmp_path):

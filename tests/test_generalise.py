@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import tempfile
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -96,6 +97,24 @@ def test_the_outputs_read_from_the_states_are_the_forward_passes_bit_for_bit(mod
         assert torch.equal(y, network(x))
     assert sorted(norms) == [1, 7, 21] and all(n.shape == (5,) for n in norms.values())
     assert len({float(n[0]) for n in norms.values()}) == 3
+
+
+@pytest.mark.parametrize("steps", [(), (40,)])
+def test_a_state_that_overflows_gives_non_finite_outputs_and_no_numpy_warning(steps):
+    config = {"model": "alarmwork", "hidden": 6, "engine": "bptt", "wiring": "all",
+              "nonlinearity": "relu"}
+    network = training.make_model(config).eval()
+    with torch.no_grad():
+        for matrix in (network.W_rec1, network.W_rec2):
+            matrix.copy_(10 * torch.eye(6))              # with every unit active, 20x a step
+        for bias in (network.b_in1, network.b_in2):
+            bias.fill_(1.0)                              # which the biases keep active
+    x, _ = generalise.fresh_test_set(40, samples=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        y, _, norms = generalise.run_network(network, x, batch=3, steps=steps)
+    assert not torch.isfinite(y).any()
+    assert all(not torch.isfinite(n).any() for n in norms.values())
 
 
 def test_the_fresh_test_sets_are_the_same_each_call_and_differ_per_length():

@@ -273,7 +273,8 @@ def train_grid(configs, data_dir, results_dir, executor, force=False, needed=Non
     `executor` (as train_runs); returns (the records in the order of `configs`, the number of
     runs trained). `needed(config, records)`, where given, is asked as each run is about to
     start, with the records so far ({run key: record}): a run it declines is left untrained,
-    and its record in the list is None."""
+    and its record in the list is None. `needed` is shown every record saved so far, those
+    another command (or another process of a sweep) saved while this one runs included."""
     executor = LocalPool(executor) if isinstance(executor, int) else executor
     configs = unique(configs)
     looked = time.time_ns()            # a record saved from now on is another command's
@@ -295,9 +296,21 @@ def train_grid(configs, data_dir, results_dir, executor, force=False, needed=Non
     overall = tqdm(total=len(todo), desc="runs", unit="run", position=0, disable=len(todo) < 2)
     declined = set()
 
+    def saved_so_far(job):
+        """The records so far, with those of this grid's other runs that another command saved
+        since this one looked (the job's own is left to ClaimedRuns, which takes it)."""
+        seen = dict(records)
+        for config in [] if force else todo:          # with --force, older records do not count
+            key = run_key(config)
+            if key not in seen and key != run_key(job[0]):
+                record = find_record(results_dir, config)
+                if record is not None:
+                    seen[key] = record
+        return seen
+
     def next_job():
         for job in waiting:
-            if needed is None or needed(job[0], records):
+            if needed is None or needed(job[0], saved_so_far(job)):
                 return job
             declined.add(run_key(job[0]))
             overall.total -= 1

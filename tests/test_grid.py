@@ -11,7 +11,7 @@ import pytest
 
 import generate_data_adding_problem as data
 import train_rnn
-from experiment import grid, training
+from experiment import configs, grid, runs, training
 from studies import reach
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -199,6 +199,27 @@ def test_a_run_that_fails_ends_the_command_in_one_line_naming_it(tiny_data, tmp_
     message = str(exit_info.value.code)
     assert message.startswith("error: LSTM L=4 seed=0 failed: ValueError: the weights went somewhere;")
     assert "\n" not in message
+
+
+def test_needed_sees_the_records_another_command_saves_while_the_grid_runs(tiny_data, tmp_path):
+    """A sweep run by two commands at once: each decides on the other's records too, and a run
+    the other command saved is taken, not trained again."""
+    options = {"seq_len": 4, "seed": 2021, "n_train": 60, "n_dev": 20, "n_test": 20}
+    first, second, third = (configs.run_config("lstm", 4, seed, options, "modern", epochs=1,
+                                               hidden=4) for seed in range(3))
+    arrays = data.load_data_set(tiny_data, 4, options)
+    seen, others = [], []
+
+    def needed(config, records):
+        if config["seed"] == 0:                        # meanwhile another command saves seed 2
+            runs.save_record(str(tmp_path), training.train_run(third, arrays, show_progress=False))
+            others.append(runs.find_record(str(tmp_path), third))
+        seen.append((config["seed"], sorted(record["config"]["seed"] for record in records.values())))
+        return True
+
+    records, _ = grid.train_grid([first, second, third], tiny_data, str(tmp_path), 1, needed=needed)
+    assert seen == [(0, []), (1, [0, 2]), (2, [0, 1])]   # asked of seed 2, without its own record
+    assert [r["config"]["seed"] for r in records] == [0, 1, 2] and records[2] == others[0]
 
 
 # ------------------------------------------------------------------------------ resuming a rung

@@ -1,6 +1,6 @@
 """Choose one recipe for every length, on dev data: candidates built on the integrator recipe.
 
-    python -m studies.sweep_recipes                   # 3 networks x 3 candidates x 5 seeds at L = 2000
+    python -m studies.sweep_recipes                   # 3 networks x 4 candidates x 5 seeds at L = 2000
     python -m studies.sweep_recipes --report          # rebuild sweep.md and sweep.csv
     python -m studies.sweep_recipes --confirm         # each model's winner on the same seeds at L = 1000
 

@@ -67,7 +67,8 @@ RECIPES["integrator_smaller_rate"] = {**RECIPES["integrator"],
 # whose sweep has not decided yet names no eps: its runs need an explicit --adam-eps. Tests check
 # the settings against the sweep.
 RECIPES["integrator_warmup"] = {**RECIPES["integrator"], "warmup_steps": 500,
-                                "adam_eps": {"alarmwork:all": 1e-3}, "end_frozen": True}
+                                "adam_eps": {"alarmwork:all": 1e-3, "clockwork:all": 1e-3},
+                                "end_frozen": True}
 # remedies that have not passed their check on dev data (python -m studies.remedy): they
 # stay out of the reach study's default recipes
 NOT_PASSED = ("integrator_bounded",)

@@ -159,7 +159,7 @@ def test_a_recipe_names_the_warmup_eps_and_early_end_only_where_it_turns_them_on
             recipes.describe_recipe(name).replace(",", "").split())
         assert named == turned_on, name
     assert recipes.describe_recipe("integrator_warmup").endswith(
-        "warmup-steps 500, adam-eps alarmwork:all 0.001, end-frozen on")
+        "warmup-steps 500, adam-eps alarmwork:all 0.001, clockwork:all 0.001, end-frozen on")
     monkeypatch.setitem(recipes.RECIPES, "long", {**recipes.RECIPES["integrator"], "warmup_steps": 500,
                                                   "adam_eps": 1e-3, "end_frozen": True})
     assert recipes.describe_recipe("long").endswith("warmup-steps 500, adam-eps 0.001, end-frozen on")
